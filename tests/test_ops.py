@@ -1,0 +1,221 @@
+"""selu_zoo.ops against float64 NumPy references, in eager, graph and XLA modes."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from selu_zoo import ALPHA, SCALE, ops
+from tests.conftest import NUMPY_DTYPES
+
+SPECIAL_INPUTS = [-1e-10, -1e-8, -1e-6, -20.0, -88.0, -100.0, 88.0, 89.0, 1e4,
+                  np.inf, -np.inf, np.nan, 0.0, -0.0]
+F32_TINY = np.finfo(np.float32).tiny
+
+
+def selu_reference(x):
+    """The paper's SELU in float64 NumPy."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):
+        return np.where(x > 0, SCALE * x, SCALE * ALPHA * np.expm1(np.minimum(x, 0.0)))
+
+
+def selu_derivative_reference(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x > 0, SCALE, SCALE * ALPHA * np.exp(np.minimum(x, 0.0)))
+
+
+def float32_inputs():
+    """The issue's special values plus a dense sweep of magnitudes of both signs."""
+    magnitudes = np.logspace(-30, 4, 400)
+    rng = np.random.default_rng(0)
+    values = np.concatenate([SPECIAL_INPUTS, magnitudes, -magnitudes, rng.normal(0, 3, 1000)])
+    return values.astype(np.float32)
+
+
+def assert_relative_close(actual, reference, rtol, tiny):
+    """Relative error <= rtol where the reference is normal; exact for 0, inf and NaN."""
+    actual = np.asarray(actual, np.float64)
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(reference))
+    finite = np.isfinite(reference)
+    np.testing.assert_array_equal(actual[~finite & ~np.isnan(reference)],
+                                  reference[~finite & ~np.isnan(reference)])
+    zero = reference == 0
+    np.testing.assert_array_equal(actual[zero], 0.0)
+    normal = finite & (np.abs(reference) >= tiny)
+    rel = np.abs(actual[normal] - reference[normal]) / np.abs(reference[normal])
+    worst = np.argmax(rel)
+    assert rel[worst] <= rtol, (
+        f"relative error {rel[worst]:.3g} > {rtol:g} at reference {reference[normal][worst]!r}")
+
+
+def forward_and_gradient(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.selu(x)
+    return y, tape.gradient(y, x)
+
+
+def test_float32_forward_and_gradient_within_3e7(run_mode):
+    x = float32_inputs()
+    y, dy = run_mode(forward_and_gradient)(tf.constant(x))
+    x64 = x.astype(np.float64)
+    assert_relative_close(y.numpy(), selu_reference(x64), 3e-7, F32_TINY)
+    assert_relative_close(dy.numpy(), selu_derivative_reference(x64), 3e-7, F32_TINY)
+
+
+def test_tiny_negative_input_is_exact_where_tf_nn_selu_is_not():
+    x = tf.constant([-1e-8], tf.float32)
+    assert tf.nn.selu(x).numpy()[0] == 0.0  # the fault this package exists to fix
+    np.testing.assert_allclose(ops.selu(x).numpy(), selu_reference([-1e-8]), rtol=3e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_other_dtypes_keep_dtype_and_round_correctly(dtype, run_mode):
+    np_dtype = NUMPY_DTYPES[dtype]
+    x = float32_inputs().astype(np_dtype)
+    finfo = ml_dtypes.finfo(np_dtype)
+    y, dy = run_mode(forward_and_gradient)(tf.constant(x, dtype))
+    assert y.dtype == dtype and dy.dtype == dtype
+    x64 = x.astype(np.float64)
+    # float64 gets float64 rounding; half types are computed in float32 and rounded once,
+    # so they are within one ulp (eps relative) of the exact value.
+    rtol = 4 * finfo.eps if dtype == "float64" else float(finfo.eps)
+    ref_y, ref_dy = selu_reference(x64), selu_derivative_reference(x64)
+    in_range = np.abs(ref_y) <= float(finfo.max)
+    assert_relative_close(y.numpy().astype(np.float64)[in_range], ref_y[in_range], rtol,
+                          float(finfo.tiny))
+    assert_relative_close(dy.numpy().astype(np.float64), ref_dy, rtol, float(finfo.tiny))
+
+
+def test_derivative_at_zero_is_scale_times_alpha(run_mode):
+    _, dy = run_mode(forward_and_gradient)(tf.constant([0.0, -0.0], tf.float32))
+    np.testing.assert_allclose(dy.numpy(), [SCALE * ALPHA] * 2, rtol=1e-7)
+
+
+def test_gradient_matches_numerical_jacobian():
+    x = tf.constant([-5.0, -1.3, -0.2, 0.4, 2.5], tf.float64)
+    theoretical, numerical = tf.test.compute_gradient(ops.selu, [x])
+    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-8)
+
+
+def test_second_order_gradient():
+    x = tf.constant([-3.0, -1.0, -0.1, 0.5, 4.0], tf.float64)
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = ops.selu(x)
+        dy = inner.gradient(y, x)
+    d2y = outer.gradient(dy, x).numpy()
+    expected = np.where(x.numpy() > 0, 0.0, SCALE * ALPHA * np.exp(x.numpy()))
+    np.testing.assert_allclose(d2y, expected, rtol=1e-12)
+
+
+def test_rejects_integer_input():
+    with pytest.raises(TypeError, match="floating-point"):
+        ops.selu(tf.constant([1, 2]))
+
+
+def test_selu_derivative_function():
+    x = float32_inputs()
+    assert_relative_close(ops.selu_derivative(tf.constant(x)).numpy(),
+                          selu_derivative_reference(x.astype(np.float64)), 3e-7, F32_TINY)
+
+
+# --- selu_dense ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(16, 7), (3, 5, 7)])
+def test_selu_dense_forward_and_gradients_match_float64_reference(shape, run_mode):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=shape)
+    kernel = rng.normal(size=(7, 4)) / np.sqrt(7)
+    bias = rng.normal(size=(4,))
+    upstream = rng.normal(size=shape[:-1] + (4,))
+
+    def fn(x, kernel, bias):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel, bias])
+            y = ops.selu_dense(x, kernel, bias)
+            loss = tf.reduce_sum(y * upstream)
+        return (y, *tape.gradient(loss, [x, kernel, bias]))
+
+    y, dx, dk, db = run_mode(fn)(*(tf.constant(v, tf.float32) for v in (x, kernel, bias)))
+    z = x @ kernel + bias
+    dz = upstream * selu_derivative_reference(z)
+    x2, dz2 = x.reshape(-1, 7), dz.reshape(-1, 4)
+    np.testing.assert_allclose(y.numpy(), selu_reference(z), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), dz @ kernel.T, rtol=2e-5, atol=1e-5)
+    np.testing.assert_allclose(dk.numpy(), x2.T @ dz2, rtol=2e-5, atol=1e-5)
+    np.testing.assert_allclose(db.numpy(), dz2.sum(0), rtol=2e-5, atol=1e-5)
+
+
+def test_selu_dense_without_bias():
+    x = tf.random.stateless_normal([4, 3], seed=[1, 2])
+    kernel = tf.random.stateless_normal([3, 2], seed=[3, 4])
+    np.testing.assert_allclose(ops.selu_dense(x, kernel).numpy(),
+                               selu_reference((x @ kernel).numpy()), rtol=1e-5, atol=1e-6)
+
+
+# --- alpha_dropout ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.1, 0.5])
+def test_alpha_dropout_keeps_standard_moments(rate):
+    x = tf.random.stateless_normal([1_000_000], seed=[0, 1])
+    y = ops.alpha_dropout(x, rate, seed=7).numpy().astype(np.float64)
+    assert abs(y.mean()) < 0.01
+    assert abs(y.var() - 1.0) < 0.02
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.2])
+def test_alpha_dropout_keeps_nonstandard_fixed_point(rate):
+    mean, variance = 0.3, 1.6
+    x = mean + np.sqrt(variance) * tf.random.stateless_normal([1_000_000], seed=[2, 3])
+    y = ops.alpha_dropout(x, rate, seed=11, mean=mean, variance=variance).numpy()
+    assert abs(y.mean() - mean) < 0.01
+    assert abs(y.var() / variance - 1.0) < 0.02
+
+
+def test_alpha_dropout_drops_the_expected_fraction_to_one_value():
+    x = tf.random.stateless_normal([200_000], seed=[5, 6])
+    y = ops.alpha_dropout(x, 0.25, seed=3).numpy()
+    values, counts = np.unique(y, return_counts=True)
+    assert abs(counts.max() / y.size - 0.25) < 0.005  # the dropped value is the mode
+
+
+def test_alpha_dropout_int_seed_is_reproducible_and_seeds_differ():
+    x = tf.ones([1000])
+    a = ops.alpha_dropout(x, 0.5, seed=1).numpy()
+    np.testing.assert_array_equal(a, ops.alpha_dropout(x, 0.5, seed=1).numpy())
+    assert not np.array_equal(a, ops.alpha_dropout(x, 0.5, seed=2).numpy())
+
+
+def test_alpha_dropout_noise_shape_with_none_shares_mask():
+    x = tf.ones([4, 6, 5])
+    y = ops.alpha_dropout(x, 0.5, seed=3, noise_shape=(None, 1, None)).numpy()
+    np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1, :], y.shape))
+    assert len(np.unique(y)) == 2
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, float("nan")])
+def test_alpha_dropout_rejects_bad_rates(rate):
+    with pytest.raises(ValueError, match="rate"):
+        ops.alpha_dropout(tf.ones([3]), rate, seed=0)
+
+
+def test_alpha_dropout_keeps_dtype_and_gradient_is_a_times_mask(run_mode):
+    from selu_zoo import theory
+
+    def fn(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = ops.alpha_dropout(x, 0.3, seed=4)
+        return y, tape.gradient(y, x)
+
+    for dtype in ("float16", "bfloat16", "float32"):
+        y, dy = run_mode(fn)(tf.ones([1000], dtype))
+        assert y.dtype == dtype
+        a, _, _ = theory.alpha_dropout_parameters(0.3)
+        kept = dy.numpy().astype(np.float64) != 0
+        assert 0.6 < kept.mean() < 0.8
+        np.testing.assert_allclose(dy.numpy().astype(np.float64)[kept], a, rtol=1e-2)
