@@ -1,0 +1,78 @@
+"""selu_zoo.callbacks: activation statistics and the self-normalization monitor."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import logging
+
+from selu_zoo.callbacks import SelfNormalizationMonitor, activation_statistics
+from selu_zoo.layers import SELU, AlphaDropout, SELUDense
+
+
+def _mlp(depth=8, width=128, initializer="lecun_normal"):
+    inputs = keras.Input((64,), name="features")
+    h = inputs
+    for _ in range(depth):
+        h = SELUDense(width, dropout_rate=0.05, kernel_initializer=initializer, seed=1)(h)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(h))
+
+
+def _nested():
+    inner_in = keras.Input((16,), name="z")
+    inner = keras.Model(inner_in, SELU()(keras.layers.Dense(16)(inner_in)), name="decoder")
+    inputs = keras.Input((16,), name="features")
+    h = SELUDense(16)(inputs)
+    return keras.Model(inputs, inner(AlphaDropout(0.1)(h)))
+
+
+def test_statistics_match_a_manual_probe_and_layers_are_restored():
+    keras.utils.set_random_seed(0)
+    model = _mlp()
+    x = np.random.default_rng(0).normal(size=(512, 64)).astype("float32")
+    stats = activation_statistics(model, x)
+    assert len(stats) == 8
+    second = model.layers[2]
+    manual = keras.Model(model.inputs, second.output)(x).numpy().astype(np.float64)
+    np.testing.assert_allclose(stats[second.name], (manual.mean(), manual.var()), rtol=1e-5,
+                               atol=1e-7)
+    assert "call" not in vars(second)  # the wrapper is gone
+    for mean, variance in stats.values():
+        assert abs(mean) < 0.1 and abs(variance - 1) < 0.15
+
+
+def test_nested_models_are_walked():
+    stats = activation_statistics(_nested(), np.ones((4, 16), "float32"))
+    assert len(stats) == 2
+    assert any(name.startswith("decoder/") for name in stats)
+
+
+def test_monitor_logs_tensorboard_scalars_and_warns_on_drift(tmp_path, monkeypatch):
+    keras.utils.set_random_seed(0)
+    model = _mlp(depth=4, initializer=keras.initializers.RandomNormal(stddev=1.0))
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    x = np.random.default_rng(1).normal(size=(64, 64)).astype("float32")
+    y = np.zeros(64, "int32")
+    warnings = []
+    monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
+    monitor = SelfNormalizationMonitor(x[:32], log_dir=tmp_path)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor])
+    assert len(monitor.history) == 3  # before training and after each epoch
+    assert warnings and "left the self-normalizing regime" in warnings[0]
+    event_files = list(tmp_path.glob("events.out.tfevents.*"))
+    assert event_files
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(event_files[0]))
+            for v in e.summary.value}
+    assert any(tag.startswith("self_normalization/") and tag.endswith("/variance")
+               for tag in tags)
+
+
+def test_monitor_is_quiet_for_a_self_normalizing_network(monkeypatch):
+    keras.utils.set_random_seed(0)
+    model = _mlp()
+    warnings = []
+    monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
+    monitor = SelfNormalizationMonitor(np.random.default_rng(2).normal(size=(256, 64)))
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    assert warnings == []
