@@ -119,7 +119,7 @@ def _small_std_series(m, s):
     """``E[e^z - e^{m'}; z <= 0]`` and ``E[(e^z - e^{m'})^2; z <= 0]`` for small ``s``.
 
     With ``z = m + s t``, ``b = -m / s`` and ``I_n = E[t^n; t <= b]`` (recursion
-    ``I_n = (n - 1) I_{n-2} - b^{n-1} phi(b)``, free of cancellation), the Taylor series
+    ``I_n = (n - 1) I_{n-2} - b^{n-1} phi(b)``, stable for these b), the Taylor series
     ``S1 = E[e^{st} - 1; t <= b] = sum_n s^n I_n / n!`` and
     ``S2 = E[(e^{st} - 1)^2; t <= b] = sum_n (2^n - 2) s^n I_n / n!`` converge fast for
     ``s < 0.25``. For ``m <= 0`` the results are ``e^m S1`` and ``e^{2m} S2``; for
