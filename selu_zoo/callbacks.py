@@ -1,8 +1,11 @@
 """Watching self-normalization during training: per-layer activation statistics on a probe batch."""
 
+import json
 import math
+import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -137,3 +140,159 @@ class SelfNormalizationMonitor(keras.callbacks.Callback):
             self._writer.close()
             self._writer = None
 
+
+
+def _atomic_write_text(path, text):
+    """Writes ``text`` to ``path`` through a temporary sibling and ``os.replace``."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model (``.keras``) whenever ``monitor`` improves, atomically and resumably.
+
+    Unlike ``keras.callbacks.ModelCheckpoint(save_best_only=True)``, the file is written to a
+    temporary sibling and renamed into place, so a run killed mid-save never leaves a
+    truncated checkpoint, and the best value so far is kept in ``<filepath>.json`` so that a
+    resumed run (``BackupAndRestore``) does not overwrite a better checkpoint with a worse one.
+
+    Args:
+      filepath: destination ending in ``.keras``.
+      monitor: the logs key to watch, e.g. ``"val_loss"``.
+      mode: ``"min"`` or ``"max"``.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", mode="min"):
+        super().__init__()
+        if not str(filepath).endswith(".keras"):
+            raise ValueError(f"filepath must end in .keras, got {filepath!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.mode = mode
+        self.best = None
+        self.best_epoch = None
+
+    @property
+    def _record_path(self):
+        return f"{self.filepath}.json"
+
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self._record_path) and os.path.exists(self.filepath):
+            with open(self._record_path, encoding="utf-8") as f:
+                record = json.load(f)
+            if record.get("monitor") == self.monitor:
+                self.best, self.best_epoch = record["value"], record["epoch"]
+
+    def _improved(self, value):
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            logging.warning("BestModelCheckpoint: %r is not in the logs (%s); nothing saved",
+                            self.monitor, ", ".join(sorted(logs or {})))
+            return
+        value = float(value)
+        if not self._improved(value):
+            return
+        directory = os.path.dirname(self.filepath) or "."
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(self.filepath)}")
+        self.model.save(tmp)
+        os.replace(tmp, self.filepath)
+        self.best, self.best_epoch = value, epoch + 1
+        _atomic_write_text(self._record_path, json.dumps(
+            {"monitor": self.monitor, "value": value, "epoch": epoch + 1}))
+        logging.info("epoch %d: %s improved to %.5g, saved %s", epoch + 1, self.monitor, value,
+                     self.filepath)
+
+
+def image_grid(images, columns):
+    """Tiles images of shape ``(n, h, w)`` or ``(n, h, w, c)`` in [0, 1] into one uint8 image.
+
+    Args:
+      images: array of images with values in [0, 1].
+      columns: number of images per row.
+
+    Returns:
+      A ``(rows * h, columns * w, c)`` uint8 array (c = 1 for grey images).
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim == 3:
+        images = images[..., None]
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    padded = np.zeros((rows * columns, h, w, c), np.float32)
+    padded[:n] = images
+    grid = padded.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4)
+    return np.round(np.clip(grid.reshape(rows * h, columns * w, c), 0, 1) * 255).astype(np.uint8)
+
+
+def vae_images(model, probe_inputs, noise, image_shape):
+    """Reconstructions of ``probe_inputs`` and decodings of ``noise`` as images in [0, 1].
+
+    Works on any model that follows the zoo's VAE layout: nested models named ``"encoder"``
+    (features -> [z_mean, z_log_var]) and ``"decoder"`` (z -> ``x_logits`` for a Bernoulli
+    likelihood, else the mean).
+
+    Args:
+      model: the VAE.
+      probe_inputs: a batch of inputs.
+      noise: a batch of latent vectors.
+      image_shape: shape of one image, e.g. ``(8, 8)``.
+
+    Returns:
+      Tuple ``(originals, reconstructions, samples)`` of float arrays shaped ``(n, *image_shape)``.
+    """
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    bernoulli = any(layer.name == "x_logits" for layer in decoder.layers)
+
+    def decode(z):
+        out = decoder(z, training=False)
+        return tf.sigmoid(out) if bernoulli else out
+
+    z_mean = encoder(probe_inputs, training=False)[0]
+    as_images = lambda x: np.reshape(np.asarray(x, np.float32), (-1, *image_shape))  # noqa: E731
+    return as_images(probe_inputs), as_images(decode(z_mean)), as_images(decode(noise))
+
+
+class VAEImageLogger(keras.callbacks.Callback):
+    """Writes VAE reconstructions and samples of fixed inputs/noise to TensorBoard each epoch.
+
+    Args:
+      probe_inputs: a fixed batch of inputs to reconstruct.
+      noise: a fixed batch of latent vectors to decode.
+      image_shape: shape of one image, e.g. ``(8, 8)``.
+      log_dir: TensorBoard folder.
+    """
+
+    def __init__(self, probe_inputs, noise, image_shape, log_dir):
+        super().__init__()
+        self.probe_inputs, self.noise = probe_inputs, noise
+        self.image_shape, self.log_dir = tuple(image_shape), str(log_dir)
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        originals, reconstructions, samples = vae_images(
+            self.model, self.probe_inputs, self.noise, self.image_shape)
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        columns = len(originals)
+        with self._writer.as_default(step=epoch + 1):
+            tf.summary.image("vae/reconstructions", image_grid(
+                np.concatenate([originals, reconstructions]), columns)[None])
+            tf.summary.image("vae/samples", image_grid(samples, columns)[None])
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -76,3 +76,53 @@ def test_monitor_is_quiet_for_a_self_normalizing_network(monkeypatch):
     monitor.set_model(model)
     monitor.on_train_begin()
     assert warnings == []
+
+
+def _tiny_classifier():
+    inputs = keras.Input((4,), name="features")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(SELUDense(8)(inputs)))
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    return model
+
+
+def test_best_checkpoint_saves_only_improvements_atomically(tmp_path):
+    from selu_zoo.callbacks import BestModelCheckpoint
+
+    model = _tiny_classifier()
+    checkpoint = BestModelCheckpoint(tmp_path / "ckpt" / "best.keras")
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    first = (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns
+    checkpoint.on_epoch_end(1, {"val_loss": 0.7})  # worse: untouched
+    assert (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns == first
+    checkpoint.on_epoch_end(2, {"val_loss": float("nan")})  # never saves NaN
+    assert checkpoint.best == 0.5 and checkpoint.best_epoch == 1
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "best.keras", "best.keras.json"]  # no temporary files left
+    keras.models.load_model(tmp_path / "ckpt" / "best.keras")
+
+    resumed = BestModelCheckpoint(tmp_path / "ckpt" / "best.keras")  # a resumed run
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert resumed.best == 0.5
+    resumed.on_epoch_end(3, {"val_loss": 0.6})
+    assert (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns == first
+
+
+@pytest.mark.parametrize("kwargs", [{"filepath": "best.h5"}, {"filepath": "b.keras", "mode": "up"}])
+def test_best_checkpoint_rejects_bad_arguments(kwargs):
+    from selu_zoo.callbacks import BestModelCheckpoint
+
+    with pytest.raises(ValueError):
+        BestModelCheckpoint(**kwargs)
+
+
+def test_image_grid_tiles_row_major():
+    from selu_zoo.callbacks import image_grid
+
+    images = np.stack([np.full((2, 3), i / 4) for i in range(5)])
+    grid = image_grid(images, columns=3)
+    assert grid.shape == (4, 9, 1) and grid.dtype == np.uint8
+    assert grid[0, 3, 0] == round(255 / 4) and grid[2, 0, 0] == round(3 * 255 / 4)
+    assert grid[2, 6, 0] == 0  # padding
