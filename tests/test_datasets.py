@@ -139,6 +139,23 @@ def test_embedded_prepares_offline_and_deterministically(
             np.testing.assert_array_equal(again[key], before[key])
 
 
+def test_concurrent_preparation_reuses_the_winner(tmp_path, monkeypatch, no_network):
+    original = datasets.SeluZooIris._split_generators
+    calls = []
+
+    def racing_split_generators(self, dl_manager):
+        if not calls:  # Another "process" completes the same folder meanwhile.
+            calls.append(True)
+            datasets.SeluZooIris(data_dir=str(tmp_path)).download_and_prepare()
+        return original(self, dl_manager)
+
+    monkeypatch.setattr(datasets.SeluZooIris, "_split_generators",
+                        racing_split_generators)
+    builder = datasets.embedded_builder("iris", data_dir=str(tmp_path))
+    assert calls and builder.is_prepared()
+    assert builder.info.splits["train"].num_examples == 90
+
+
 def test_adding_problem_examples(prepared_dir):
     builder = datasets.embedded_builder("adding_problem", data_dir=prepared_dir,
                                         prepare=False)
@@ -194,7 +211,8 @@ def test_make_datasets_shapes_dtypes_and_batching(prepared_dir):
     assert features.shape == (100, 64) and labels.shape == (100,)
     # Validation and test keep the stored order.
     for split in ("validation", "test"):
-        expected_x, expected_y = datasets.load_arrays("digits", split, data_dir=prepared_dir)
+        expected_x, expected_y = datasets.load_arrays("digits", split,
+                                                      data_dir=prepared_dir)
         got_x, got_y = _epoch(data[split])
         np.testing.assert_array_equal(got_x, expected_x)
         np.testing.assert_array_equal(got_y, expected_y)
@@ -220,8 +238,13 @@ def test_feature_shape_reshapes_rows_in_order(prepared_dir):
     rows, _ = datasets.load_arrays("digits", "train", feature_shape=(8, 8),
                                    data_dir=prepared_dir)
     assert flat.shape == (1079, 64) and image.shape == (1079, 8, 8, 1)
-    np.testing.assert_array_equal(image.reshape(1079, 64), flat)
-    np.testing.assert_array_equal(rows[:, 2, :], flat[:, 16:24])  # row 2, read in order
+    # scikit-learn's 8x8 `images` are an independent reference of the pixel layout.
+    builder = datasets.embedded_builder("digits", data_dir=prepared_dir, prepare=False)
+    reference = sk_datasets.load_digits().images[_split_numpy(builder, "train")["index"]]
+    reference = (reference / 16.0).astype(np.float32)
+    np.testing.assert_array_equal(rows, reference)
+    np.testing.assert_array_equal(image[..., 0], reference)
+    np.testing.assert_array_equal(flat, reference.reshape(1079, 64))
     data, info = datasets.make_datasets("digits", 32, feature_shape=(8, 8, 1),
                                         data_dir=prepared_dir, splits=("test",))
     assert info.mean.shape == (8, 8, 1) and info.variance.shape == (8, 8, 1)
@@ -283,6 +306,8 @@ def test_unknown_names_and_splits_are_rejected(prepared_dir):
         datasets.load_arrays("iris", "holdout", data_dir=prepared_dir)
     with pytest.raises(ValueError, match="splits"):
         datasets.make_datasets("iris", 8, data_dir=prepared_dir, splits="train")
+    with pytest.raises(ValueError, match="configs: t50, t100, t200, t400"):
+        datasets.load_info("adding_problem/t7", data_dir=prepared_dir)
 
 
 def test_missing_catalog_dataset_raises_a_clear_error(tmp_path, no_network):

@@ -340,21 +340,58 @@ EMBEDDED_BUILDERS: Mapping[str, type[tfds.core.GeneratorBasedBuilder]] = {
 EMBEDDED_DATASETS = tuple(EMBEDDED_BUILDERS)
 
 
+def _config_kwargs(name: str, config: str | None) -> dict:
+    """Returns the ``config`` builder kwarg after checking it exists.
+
+    Raises:
+      ValueError: If the embedded dataset has no config of that name.
+    """
+    if config is None:
+        return {}
+    configs = [known.name for known in EMBEDDED_BUILDERS[name].BUILDER_CONFIGS]
+    if config not in configs:
+        raise ValueError(
+            f"embedded dataset {name!r} has no config {config!r}; configs: "
+            f"{', '.join(configs) or 'none'}")
+    return {"config": config}
+
+
+def _prepare(builder_cls, builder_kwargs: dict) -> tfds.core.DatasetBuilder:
+    """Prepares a builder's data unless present and returns a builder that reads it.
+
+    A concurrent preparation of the same folder by another process makes TFDS's final
+    rename fail with ``FileExistsError``; the winner's data is identical (it is
+    deterministic), so it is reused.
+    """
+    builder = builder_cls(**builder_kwargs)
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    except FileExistsError:
+        builder = builder_cls(**builder_kwargs)
+        if not builder.is_prepared():
+            raise
+        logging.info("%s was prepared concurrently in %s; reusing it", builder.name,
+                     builder.data_dir)
+    return builder
+
+
 def embedded_builder(
     name: str, *, data_dir: str | None = None, config: str | None = None,
     prepare: bool = True,
 ) -> tfds.core.DatasetBuilder:
     """Returns the builder of an embedded dataset, prepared on first use.
 
-    Preparation reads local files or generates data; it never touches the network
-    (GCS is not tried and no URL is downloaded).
+    Preparation reads local files or generates data (well under a second for the
+    default configs); it never touches the network: GCS is not tried and no URL is
+    downloaded. Prepared data is reused.
 
     Args:
       name: One of `EMBEDDED_DATASETS`.
       data_dir: TFDS data directory; None uses TFDS's default (``TFDS_DATA_DIR`` or
         ``~/tensorflow_datasets``).
-      config: Builder config name (only ``adding_problem`` has configs); None for the
-        default.
+      config: Builder config name (only ``adding_problem`` has configs: ``t50``,
+        ``t100``, ``t200``, ``t400``); None for the default.
       prepare: Whether to write the dataset to ``data_dir`` when it is not there yet.
 
     Returns:
@@ -364,13 +401,9 @@ def embedded_builder(
       ValueError: If ``name`` is not embedded or ``config`` is unknown.
     """
     if name not in EMBEDDED_BUILDERS:
-        raise ValueError(
-            f"{name!r} is not an embedded dataset; embedded: {', '.join(EMBEDDED_DATASETS)}")
-    builder_kwargs = {"data_dir": data_dir}
-    if config is not None:
-        builder_kwargs["config"] = config
-    builder = EMBEDDED_BUILDERS[name](**builder_kwargs)
-    if prepare:  # Reuses prepared data; otherwise writes it (well under a second).
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return builder
+        raise ValueError(f"{name!r} is not an embedded dataset; embedded: "
+                         f"{', '.join(EMBEDDED_DATASETS)}")
+    builder_kwargs = {"data_dir": data_dir, **_config_kwargs(name, config)}
+    if prepare:
+        return _prepare(EMBEDDED_BUILDERS[name], builder_kwargs)
+    return EMBEDDED_BUILDERS[name](**builder_kwargs)
