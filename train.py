@@ -1,0 +1,150 @@
+r"""Train a selu_zoo model on an embedded (offline) dataset and export it.
+
+    python train.py --model=snn_vae
+    python train.py --model=snn --config.dataset=digits --config.epochs=20
+    python train.py --model=snn_cnn --config=configs/snn_cnn.py --workdir=/tmp/cnn
+
+The experiment (dataset, epochs, batch size, learning rate, seed, jit_compile, mixed precision,
+model hyperparameters) lives in the config, ``configs/<model>.py`` by default; override any
+field with ``--config.<field>=value``. Run the same command again after an interruption and
+training resumes from the last finished epoch.
+
+Artifacts: ``<workdir>/`` holds logs (TensorBoard), the best checkpoint, the resume backup and
+``metrics.json``; ``<export_dir>/<model>/`` holds the SavedModel versions, the ``.keras`` file
+and the TFLite files.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from models import registry
+from training import train_and_evaluate
+
+_PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _model_from_argv(argv):
+    """The value of --model in ``argv`` (before absl parses it), or the flag's default."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+        if arg == "--model" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "snn_vae"
+
+
+def _default_config_path(argv):
+    """``configs/<model>.py`` for the --model in argv, so ``--config.x=y`` works without --config."""
+    model = _model_from_argv(argv)
+    path = os.path.join(_PROJECT_DIR, "configs", f"{model}.py")
+    return path if model in registry.MODEL_NAMES else None
+
+
+_MODEL = flags.DEFINE_enum("model", "snn_vae", registry.MODEL_NAMES,
+                           "Model to train; its default config is configs/<model>.py.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", _default_config_path(sys.argv),
+    "ml_collections config file (default: configs/<model>.py). Override any field with "
+    "--config.<field>=value.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Folder for checkpoints, TensorBoard logs, the resume backup and "
+    "metrics.json. Default: workdir/<model> in the current folder.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "saved_models", "Where exports go: <export_dir>/<model>/<version>/ "
+    "(SavedModel), <model>.keras and <model>.tflite.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "TFDS data folder. Embedded datasets are prepared there on first use; "
+    "catalog datasets must already be prepared there. Default: TFDS's default.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "default", ["default"], "tf.distribute strategy ('default': one device).")
+_KEEP_VERSIONS = flags.DEFINE_integer(
+    "keep_versions", 5, "SavedModel versions to keep per model (the newest is always kept).",
+    lower_bound=1)
+_EXPORT = flags.DEFINE_bool("export", True, "Export the trained model at the end.")
+
+
+def _positive_int(config, field):
+    value = config.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
+
+
+def validate_config(config, model_name):
+    """Checks the fields train.py relies on; raises ValueError with a one-line message.
+
+    Args:
+      config: the experiment ConfigDict.
+      model_name: the --model value.
+
+    Raises:
+      ValueError: naming the bad field, its value and what is allowed.
+    """
+    if config.get("model", model_name) != model_name:
+        raise ValueError(f"config.model is {config.model!r} but --model is {model_name!r}")
+    _positive_int(config, "epochs")
+    _positive_int(config, "batch_size")
+    if config.get("steps_per_epoch") is not None:
+        _positive_int(config, "steps_per_epoch")
+    rate = config.get("learning_rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"config.learning_rate must be a positive number, got {rate!r}")
+
+
+def prepare_output_dirs(workdir, export_dir):
+    """Creates ``workdir`` and checks that ``export_dir`` can hold exports, before training.
+
+    Args:
+      workdir: run folder (created).
+      export_dir: export root (created only at export time; checked here).
+
+    Raises:
+      ValueError: if export_dir or workdir is an existing file.
+      PermissionError: if a folder cannot be written.
+    """
+    for name, path in (("--workdir", workdir), ("--export_dir", export_dir)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(f"{name}={path} is a file; pass a folder")
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f".write-test-{os.getpid()}")
+    try:
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise PermissionError(f"--workdir={workdir} is not writable ({error.strerror})") from None
+    existing = export_dir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(f"--export_dir={export_dir} is not writable")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    model_name = _MODEL.value
+    workdir = _WORKDIR.value or os.path.join("workdir", model_name)
+    try:
+        if _CONFIG.value is None:
+            raise ValueError(f"no config for --model={model_name}; pass --config")
+        validate_config(_CONFIG.value, model_name)
+        prepare_output_dirs(workdir, _EXPORT_DIR.value)
+        summary = train_and_evaluate(
+            _CONFIG.value, model_name=model_name, workdir=workdir,
+            export_dir=_EXPORT_DIR.value if _EXPORT.value else None,
+            data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value)
+    except (ValueError, OSError, RuntimeError) as error:
+        if logging.get_verbosity() > logging.INFO:  # --verbosity=1 or more: show the traceback
+            raise
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    logging.info("summary: %s", json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

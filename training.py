@@ -1,0 +1,185 @@
+"""`train_and_evaluate`: config -> dataset -> model -> fit -> test metrics -> exports.
+
+train.py parses flags and calls this; tests and notebooks can call it directly.
+"""
+
+import json
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from models import registry
+from selu_zoo import callbacks, datasets
+
+VAE_MODELS = ("snn_vae",)
+_PROBE_SIZE = 256
+_IMAGE_EXAMPLES = 8
+_REPRESENTATIVE_EXAMPLES = 256
+
+
+def _atomic_write_json(path, payload):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def _as_autoencoder(dataset):
+    """Maps ``(features, label)`` batches to ``(features, features)`` for the VAE."""
+    return dataset.map(lambda x, _: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _image_shape(info, config):
+    """Shape of one image for VAE pictures: the config's ``image_shape``, else a square guess."""
+    if config.get("image_shape") is not None:
+        return tuple(config.image_shape)
+    size = int(np.prod(info.feature_shape))
+    side = math.isqrt(size)
+    return (side, side) if side * side == size else None
+
+
+def _backup_epoch(backup_dir):
+    """The epoch a previous interrupted run reached, from Keras' BackupAndRestore metadata."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _make_callbacks(config, model_name, workdir, probe, info):
+    log_dir = os.path.join(workdir, "logs")
+    best = callbacks.BestModelCheckpoint(os.path.join(workdir, "checkpoints", "best.keras"),
+                                         monitor="val_loss")
+    result = [
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                         double_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+        best,
+        keras.callbacks.TensorBoard(log_dir),
+        callbacks.SelfNormalizationMonitor(probe, log_dir=os.path.join(log_dir,
+                                                                       "self_normalization")),
+    ]
+    image_shape = _image_shape(info, config)
+    if model_name in VAE_MODELS and image_shape is not None:
+        noise = np.random.default_rng(config.seed).normal(
+            size=(_IMAGE_EXAMPLES, config.latent_dim)).astype(np.float32)
+        result.append(callbacks.VAEImageLogger(probe[:_IMAGE_EXAMPLES], noise, image_shape,
+                                               os.path.join(log_dir, "vae_images")))
+    return result, best
+
+
+def _write_vae_png(model, probe, config, info, path):
+    image_shape = _image_shape(info, config)
+    if image_shape is None:
+        return None
+    noise = np.random.default_rng(config.seed).normal(
+        size=(2 * _IMAGE_EXAMPLES, config.latent_dim)).astype(np.float32)
+    originals, reconstructions, samples = callbacks.vae_images(
+        model, probe[:_IMAGE_EXAMPLES], noise, image_shape)
+    rows = np.concatenate([originals, reconstructions, samples])
+    png = tf.io.encode_png(callbacks.image_grid(rows, _IMAGE_EXAMPLES))
+    tmp = f"{path}.tmp-{os.getpid()}"
+    tf.io.write_file(tmp, png)
+    os.replace(tmp, path)
+    return path
+
+
+def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir=None,
+                       keep_versions=5):
+    """Trains ``model_name`` as ``config`` says, evaluates on the test split and exports.
+
+    Resumes from ``<workdir>/backup`` when an earlier run of the same command was interrupted.
+    The model evaluated and exported is the best checkpoint on the validation loss.
+
+    Args:
+      config: the experiment ConfigDict (``configs/<model>.py`` plus overrides).
+      model_name: a registered model name.
+      workdir: folder for logs, checkpoints, the resume backup and ``metrics.json``.
+      export_dir: export root, or None to skip exports.
+      data_dir: TFDS data folder, or None for TFDS's default.
+      keep_versions: SavedModel versions to keep per model.
+
+    Returns:
+      A summary dict: test metrics and the path of every artifact.
+
+    Raises:
+      ValueError: for an unknown dataset or a config that does not fit the dataset.
+      RuntimeError: if training diverged (NaN/inf loss).
+    """
+    keras.utils.set_random_seed(config.seed)
+    feature_shape = config.get("feature_shape")
+    splits, info = datasets.make_datasets(
+        config.dataset, config.batch_size, feature_shape=feature_shape, data_dir=data_dir,
+        shuffle_seed=config.seed)
+    vae = model_name in VAE_MODELS
+    if vae:
+        splits = {name: _as_autoencoder(ds) for name, ds in splits.items()}
+    model = registry.build_model(model_name, config, info)
+    registry.compile_model(model, config)
+
+    x_val, _ = datasets.load_arrays(config.dataset, "validation", feature_shape=feature_shape,
+                                    data_dir=data_dir)
+    probe = x_val[:_PROBE_SIZE]
+    callback_list, best = _make_callbacks(config, model_name, workdir, probe, info)
+    resumed_from = _backup_epoch(os.path.join(workdir, "backup"))
+    if resumed_from is not None:
+        logging.info("resuming an interrupted run of %s from epoch %d (backup in %s)",
+                     model_name, resumed_from, os.path.join(workdir, "backup"))
+    history = model.fit(
+        splits["train"], validation_data=splits["validation"], epochs=config.epochs,
+        steps_per_epoch=config.get("steps_per_epoch"), callbacks=callback_list,
+        verbose=1 if sys.stdout.isatty() else 2)
+    losses = history.history.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses) or best.best is None:
+        raise RuntimeError(
+            f"training of {model_name} diverged (loss became NaN or inf); lower "
+            f"--config.learning_rate (now {config.learning_rate}) or check the data")
+
+    model = keras.models.load_model(best.filepath)
+    test_metrics = model.evaluate(splits["test"], return_dict=True, verbose=0)
+    if vae:
+        test_metrics["elbo"] = -test_metrics["loss"]
+    metrics = {
+        "model": model_name, "dataset": config.dataset,
+        "test": {k: float(v) for k, v in test_metrics.items()},
+        "best_epoch": best.best_epoch, "best_val_loss": best.best,
+        "epochs": config.epochs, "resumed_from_epoch": resumed_from,
+        "parameters": model.count_params(),
+    }
+    metrics_path = os.path.join(workdir, "metrics.json")
+    _atomic_write_json(metrics_path, metrics)
+    artifacts = {"metrics": metrics_path, "best_checkpoint": best.filepath,
+                 "tensorboard": os.path.join(workdir, "logs")}
+    if vae:
+        artifacts["vae_png"] = _write_vae_png(model, probe, config, info,
+                                              os.path.join(workdir, "vae_samples.png"))
+    if export_dir is not None:
+        artifacts.update(_export(model, model_name, config, info, export_dir, data_dir,
+                                 keep_versions))
+    logging.info("test metrics of %s on %s: %s", model_name, config.dataset,
+                 ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
+    for name, path in artifacts.items():
+        logging.info("artifact %-16s %s", name, path)
+    return {"metrics": metrics, "artifacts": artifacts}
+
+
+def _export(model, model_name, config, info, export_dir, data_dir, keep_versions):
+    from selu_zoo import export  # noqa: PLC0415  (TODO once the export module lands)
+
+    feature_shape = config.get("feature_shape")
+    x_train, _ = datasets.load_arrays(config.dataset, "train", feature_shape=feature_shape,
+                                      data_dir=data_dir)
+    x_test, y_test = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
+                                          data_dir=data_dir)
+    return export.export_all(
+        model, export_dir, model_name,
+        representative_data=x_train[:_REPRESENTATIVE_EXAMPLES],
+        validation_data=(x_test, x_test if model_name in VAE_MODELS else y_test),
+        keep_versions=keep_versions)
