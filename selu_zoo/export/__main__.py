@@ -30,8 +30,9 @@ _KEEP_VERSIONS = flags.DEFINE_integer(
     "the one just written.", lower_bound=1)
 _DATASET = flags.DEFINE_string(
     "dataset", None, "Embedded dataset (selu_zoo.datasets, e.g. digits) whose train split "
-    "calibrates int8 and whose validation split verifies the exports. Without it, N(0, 1) "
-    "features are used (parity only, no accuracy).")
+    "calibrates int8 and whose validation split verifies the exports. Without it, synthetic "
+    "features are used (N(0, 1), or the input Normalization's statistics): parity only, no "
+    "accuracy.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "TFDS data directory for --dataset (default: TFDS's own).")
 _SERVING_BASE_PATH = flags.DEFINE_string(

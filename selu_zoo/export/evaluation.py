@@ -15,7 +15,7 @@ class ExportData:
     Attributes:
       features: input name -> float array with a leading example axis.
       labels: class labels (classifier) or targets (regressor), or None.
-      synthetic: True when drawn from N(0, 1) because no data was given.
+      synthetic: True when drawn at random because no data was given.
     """
 
     features: dict
@@ -80,17 +80,19 @@ def _read_dataset(dataset, specs, limit):
     return features, (np.concatenate(labels) if len(labels) == len(parts) else None)
 
 
-def prepare(data, signatures, limit, seed=0, num_synthetic=64):
+def prepare(data, signatures, limit, seed=0, num_synthetic=64, synthetic_stats=None):
     """Turns user data into an `ExportData` for the model's default endpoint.
 
     Args:
-      data: None (then ``num_synthetic`` N(0, 1) examples are drawn), a features array, a dict
+      data: None (then ``num_synthetic`` examples are drawn), a features array, a dict
         of arrays, a tuple ``(features, labels[, sample_weight])``, or a `tf.data.Dataset` of
         features or such tuples, batched or not. Labels may be None.
       signatures: the model's `ModelSignatures`.
       limit: the most examples kept.
       seed: seed of the synthetic draw.
       num_synthetic: how many examples to draw when ``data`` is None.
+      synthetic_stats: input name -> ``(mean, std)`` arrays broadcastable to one example,
+        for the synthetic draw (``mean + std * N(0, 1)``); N(0, 1) for inputs not listed.
 
     Returns:
       An `ExportData` with at least one example.
@@ -107,8 +109,10 @@ def prepare(data, signatures, limit, seed=0, num_synthetic=64):
             if any(d is None for d in shape):
                 raise ValueError(f"input {spec.name!r} has a variable shape {shape}: "
                                  f"pass data, synthetic examples need a fixed shape")
-            features[spec.name] = rng.standard_normal(
-                (num_synthetic, *shape)).astype(spec.dtype.as_numpy_dtype)
+            mean, std = (synthetic_stats or {}).get(spec.name, (0.0, 1.0))
+            draw = rng.standard_normal((num_synthetic, *shape))
+            features[spec.name] = (np.asarray(mean) + np.asarray(std) * draw).astype(
+                spec.dtype.as_numpy_dtype)
         return ExportData(features, None, synthetic=True)
     if isinstance(data, tf.data.Dataset):
         features, labels = _read_dataset(data, specs, limit)

@@ -47,6 +47,9 @@ class Endpoint:
     fn: Callable
     input_signature: tuple
 
+    def __post_init__(self):
+        object.__setattr__(self, "fn", _checked(self.fn, self.input_signature))
+
     @property
     def input_names(self):
         return tuple(spec.name for spec in self.input_signature)
@@ -56,6 +59,22 @@ class Endpoint:
         args = [tf.convert_to_tensor(inputs[spec.name], spec.dtype)
                 for spec in self.input_signature]
         return {k: v.numpy() for k, v in self.fn(*args).items()}
+
+
+def _checked(fn, specs):
+    """Wraps an endpoint function so its inputs are checked against ``specs`` when it runs.
+
+    A signature does not check shapes by itself: a rank-1 ``features`` would broadcast
+    through a standardization layer and come back as a batch of one. ``tf.ensure_shape``
+    fails such calls with an InvalidArgumentError naming the expected shape (and the TFLite
+    converter drops it).
+    """
+
+    def checked(*args):
+        return fn(*[tf.ensure_shape(tf.convert_to_tensor(a), spec.shape, name=spec.name)
+                    for a, spec in zip(args, specs)])
+
+    return checked
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,8 @@ Variants:
 * ``float16``: weights stored as float16, dequantized to float32 at load; math in float32.
 * ``int8``: post-training quantization calibrated on a representative dataset: weights and
   activations int8 where the converter has int8 kernels, float32 (with QUANTIZE / DEQUANTIZE
-  around it) where it does not (ELU, for one); inputs and outputs stay float32.
+  around it) where it does not (ELU, for one) and where the caller asks (``float_nodes``:
+  the input standardization); inputs and outputs stay float32.
 """
 
 import collections
@@ -41,7 +42,8 @@ class TFLiteConversionError(RuntimeError):
     """The graph cannot become a builtin-only TFLite model."""
 
 
-def convert(saved_model_dir, signature_keys, variant="float32", representative_dataset=None):
+def convert(saved_model_dir, signature_keys, variant="float32", representative_dataset=None,
+            float_nodes=(), float_op_types=()):
     """Converts a SavedModel to a TFLite flatbuffer with builtin ops only.
 
     Args:
@@ -50,6 +52,10 @@ def convert(saved_model_dir, signature_keys, variant="float32", representative_d
       variant: one of `VARIANTS`.
       representative_dataset: for ``"int8"``, a callable returning an iterator of
         ``(signature_key, {input_name: array})`` calibration samples.
+      float_nodes: for ``"int8"``, output tensor names (as in the float model) of ops to
+        leave in float32, e.g. the input standardization (see `tensor_names`).
+      float_op_types: for ``"int8"``, builtin op names (``"SUB"``, ``"MUL"``) to leave in
+        float32 everywhere.
 
     Returns:
       The flatbuffer as bytes.
@@ -77,7 +83,17 @@ def convert(saved_model_dir, signature_keys, variant="float32", representative_d
         with warnings.catch_warnings():
             # int8 calibration runs tf.lite.Interpreter internally, which warns it is deprecated.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            content = converter.convert()
+            if variant == "int8" and (float_nodes or float_op_types):
+                # The public way to quantize all but some ops: calibrate, then quantize with
+                # a denylist (the debugger's own model instruments the same calibration).
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=representative_dataset,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                        denylisted_nodes=list(float_nodes) or None,
+                        denylisted_ops=list(float_op_types) or None))
+                content = debugger.get_nondebug_quantized_model()
+            else:
+                content = converter.convert()
     except Exception as error:  # ConverterError and friends; the message says which ops
         message = str(error)
         hint = ""
@@ -136,6 +152,13 @@ def op_summary(content):
             s.subgraphIndex for s in (model.signatureDefs or [])}
     return {"ops": dict(sorted(ops.items())), "float_ops": dict(sorted(float_ops.items())),
             "signatures": signatures}
+
+
+def tensor_names(content):
+    """The names of all tensors of a TFLite flatbuffer, over all subgraphs, in order."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    return [t.name.decode() if isinstance(t.name, bytes) else t.name
+            for subgraph in model.subgraphs for t in subgraph.tensors or []]
 
 
 def make_interpreter(content, builtin_reference_kernels=False):
