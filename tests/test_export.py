@@ -561,17 +561,23 @@ def test_report_has_sane_parity_and_quality(exports, name):
 
 
 def test_mixed_precision_model_converts_through_a_float32_twin(tmp_path):
+    """TFLite has no bfloat16 kernels: export_tflite converts a float32 twin instead."""
     inputs = keras.Input((8,), name="features")
     h = SELUDense(16, dtype="mixed_bfloat16")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(3, name="logits", dtype="float32")(h))
-    x = np.random.default_rng(1).standard_normal((64, 8)).astype(np.float32)
-    result = export.export_all(model, str(tmp_path), "mixed", representative_data=x,
-                               validation_data=x)
-    lite = result["report_data"]["tflite"]
-    assert lite["float32_twin"]["vs_keras"]["top1_agreement"] == 1.0
-    assert 0 < lite["float32"]["vs_keras"]["max_abs_diff"]["serving_default"]["logits"] < 0.1
-    assert "ELU" in lite["float32"]["ops"]
-    assert model.layers[1].compute_dtype == "bfloat16"  # the model itself is untouched
+    twin = export.float32_twin(model)
+    assert twin is not model and model.layers[1].compute_dtype == "bfloat16"
+    assert all(layer.compute_dtype == "float32" for layer in twin.layers)
+    for a, b in zip(model.weights, twin.weights):
+        np.testing.assert_array_equal(a, b)
+    serving.write_saved_model(twin, str(tmp_path), tflite_lowering=True)
+    content = tflite.convert(str(tmp_path), ["serving_default"])
+    x = np.random.default_rng(1).standard_normal((16, 8)).astype(np.float32)
+    logits = tflite.run_signature(tflite.make_interpreter(content), "serving_default",
+                                  {"features": x})["logits"]
+    np.testing.assert_allclose(logits, twin(x), atol=1e-5)
+    np.testing.assert_allclose(logits, model(x), atol=0.1)  # bfloat16 is 3 digits
+    assert export.float32_twin(twin) is twin
 
 
 # --- .keras ----------------------------------------------------------------------------------
@@ -606,6 +612,28 @@ def test_export_keras_is_atomic(exports, tmp_path, monkeypatch):
     export.export_keras(model, path)
     assert os.listdir(tmp_path) == ["m.keras"]
     keras.models.load_model(path, safe_mode=True)
+
+
+def test_prepare_takes_arrays_tuples_and_datasets(exports):
+    signatures = export.describe(exports["models"]["mlp"])
+    x, y = exports["data"]["mlp"]
+    one_hot = np.eye(3, dtype=np.float32)[y]
+    batched = tf.data.Dataset.from_tensor_slices((x, one_hot)).batch(50)
+    unbatched = tf.data.Dataset.from_tensor_slices({"features": x})
+    for data, labels in [((x, y), y), (batched, one_hot), (unbatched, None), (x, None)]:
+        prepared = evaluation.prepare(data, signatures, limit=100)
+        assert prepared.features["features"].shape == (100, 8)
+        np.testing.assert_array_equal(prepared.features["features"], x[:100])
+        assert (prepared.labels is None) == (labels is None)
+        if labels is not None:
+            np.testing.assert_array_equal(prepared.labels, labels[:100])
+    assert evaluation.quality(signatures, evaluation.prepare((x, one_hot), signatures, 128),
+                              {"serving_default": {"logits": one_hot}}) == {"accuracy": 1.0}
+    with pytest.raises(ValueError, match="shape"):
+        evaluation.prepare(x[:, :5], signatures, limit=10)
+    synthetic = evaluation.prepare(None, signatures, limit=10, synthetic_stats=(
+        pipeline.input_statistics(exports["models"]["mlp"], signatures)))
+    assert synthetic.synthetic and np.all(synthetic.features["features"][:, 7] == 7.0)
 
 
 def test_describe_rejects_models_outside_the_contract():

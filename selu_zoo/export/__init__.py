@@ -30,6 +30,7 @@ from selu_zoo.export.pipeline import DEFAULT_FLOAT32_TOLERANCE
 from selu_zoo.export.pipeline import DEFAULT_KEEP_VERSIONS
 from selu_zoo.export.pipeline import export_all
 from selu_zoo.export.pipeline import export_keras
+from selu_zoo.export.pipeline import float32_twin
 from selu_zoo.export.pipeline import ExportVerificationError
 from selu_zoo.export.pipeline import verify_keras_file
 from selu_zoo.export.serving import export_saved_model
@@ -58,6 +59,7 @@ __all__ = [
     "export_all",
     "export_keras",
     "export_saved_model",
+    "float32_twin",
     "list_versions",
     "models_config_text",
     "prune_versions",

@@ -434,8 +434,12 @@ def export_all(model, export_dir, model_name, *, representative_data, validation
             f.write("\n")
         version_dir = transaction.commit(serving_base_path)
 
-    pruned = serving.prune_versions(transaction.model_dir, keep_versions,
-                                    protect=[transaction.version])
+    try:  # the export is complete; failing to delete old versions must not undo that
+        pruned = serving.prune_versions(transaction.model_dir, keep_versions,
+                                        protect=[transaction.version])
+    except OSError as error:
+        logging.warning("could not prune old versions of %s: %s", model_name, error)
+        pruned = []
     model_dir = transaction.model_dir
     result = {
         "version": transaction.version,

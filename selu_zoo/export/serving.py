@@ -375,5 +375,8 @@ def export_saved_model(model, export_dir, model_name, *, keep_versions=None,
         write_saved_model(model, transaction.saved_model_dir)
         graph_check.check_serving_graph(transaction.saved_model_dir)
         path = transaction.commit(serving_base_path)
-    prune_versions(transaction.model_dir, keep_versions, protect=[transaction.version])
+    try:  # the version is published; failing to delete old ones must not undo that
+        prune_versions(transaction.model_dir, keep_versions, protect=[transaction.version])
+    except OSError as error:
+        logging.warning("could not prune old versions of %s: %s", model_name, error)
     return path
