@@ -19,14 +19,21 @@ How the ops are built, and why:
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
   within half an ulp of their own rounding of the exact value; outputs keep the input dtype.
 * Second-order gradients work: the backward is itself differentiable.
+* Inside `tflite_lowering()` (a trace-time switch used only by `selu_zoo.export`), `selu` and
+  `selu_dense` trace to ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)`` instead: the
+  TFLite converter lowers ``expm1`` to ``EXP`` + ``SUB`` (``selu(-1e-8)`` becomes 0 again) but
+  ``tf.nn.elu`` to the builtin ``ELU``, which is exact (TensorFlow's own Elu kernel is not).
 """
+
+import contextlib
+import threading
 
 import tensorflow as tf
 
 from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
 
-__all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout"]
+__all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "tflite_lowering"]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
 
@@ -56,6 +63,54 @@ def _selu_derivative_math(x):
     """d selu / dx in x's own dtype, from the input; ``SCALE * ALPHA`` at exactly 0."""
     negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.exp(tf.minimum(x, 0))
     return tf.where(x > 0, tf.constant(SCALE, x.dtype), negative)
+
+
+# --- Trace-time switch for TFLite conversion ------------------------------------------------
+
+_lowering = threading.local()
+
+
+@contextlib.contextmanager
+def tflite_lowering():
+    """Within this context, `selu` and `selu_dense` trace to an ELU-based forward for TFLite.
+
+    TFLite has an exact builtin ``ELU`` kernel but lowers ``expm1`` to ``EXP`` then ``SUB``,
+    which cancels near 0. Inside the context the forward is
+    ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)`` (within 1.5 float32 ulp of the exact
+    value in TFLite, measured), with no custom gradient and no nested ``tf.function``
+    (nothing XLA-compiled).
+    The flag is thread-local and read when a graph is *traced*: trace (and save) the graph
+    you convert inside the context; functions traced earlier keep their own forward. Use it
+    only for graphs handed to the TFLite converter: TensorFlow's own ``Elu`` kernel computes
+    ``exp(x) - 1`` and is as inexact near 0 as ``tf.nn.selu`` (-1e-6 is 1.3% off), while
+    TFLite's builtin ``ELU`` is exact.
+
+    Yields:
+      None. Contexts nest; the previous state is restored on exit.
+    """
+    previous = getattr(_lowering, "active", False)
+    _lowering.active = True
+    try:
+        yield
+    finally:
+        _lowering.active = previous
+
+
+def _tflite_lowering_active():
+    return getattr(_lowering, "active", False)
+
+
+def _selu_elu_math(x):
+    """SELU as ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)``, the form TFLite maps to ELU.
+
+    ``elu(x)`` is ``x`` for ``x > 0`` and ``expm1(x)`` otherwise, so this is one rounding of
+    each branch; it lowers to ELU, GREATER, SELECT_V2 and MUL, which a following
+    FULLY_CONNECTED cannot duplicate to fuse an activation (a ``relu`` branch would).
+    """
+    compute = _compute_dtype(x.dtype)
+    xc = tf.cast(x, compute)
+    scale = tf.where(xc > 0, tf.constant(SCALE, compute), tf.constant(SCALE_ALPHA, compute))
+    return tf.cast(tf.nn.elu(xc) * scale, x.dtype)
 
 
 @tf.function(autograph=False, reduce_retracing=True)
@@ -92,7 +147,10 @@ def selu(x):
     Raises:
       TypeError: if x is not floating point.
     """
-    return _selu_with_gradient(_as_floating(x))
+    x = _as_floating(x)
+    if _tflite_lowering_active():
+        return _selu_elu_math(x)
+    return _selu_with_gradient(x)
 
 
 def selu_derivative(x):
@@ -168,6 +226,8 @@ def selu_dense(x, kernel, bias=None):
     kernel = tf.convert_to_tensor(kernel, dtype=x.dtype)
     bias = (tf.zeros(tf.shape(kernel)[-1:], x.dtype) if bias is None
             else tf.convert_to_tensor(bias, dtype=x.dtype))
+    if _tflite_lowering_active():
+        return _selu_elu_math(tf.nn.bias_add(tf.matmul(x, kernel), bias))
     return _selu_dense_with_gradient(x, kernel, bias)
 
 

@@ -1,0 +1,128 @@
+"""`check_serving_graph`: will stock TensorFlow Serving run this SavedModel?
+
+Stock ``tensorflow_model_server`` runs XLA only behind an experimental flag, so a graph that
+reaches a function marked ``_XlaMustCompile`` (a ``tf.function(jit_compile=True)``, for example
+the gradient of `selu_zoo.ops.selu` when custom gradients are saved) fails on its first request.
+And it links TensorFlow's own kernels only: an op from a custom op library fails to load.
+"""
+
+import functools
+import os
+
+from tensorflow.core.protobuf import saved_model_pb2
+
+# Attributes that ask for XLA compilation of a function or of a call.
+XLA_ATTRIBUTES = ("_XlaMustCompile", "_XlaCompile")
+
+
+class ServingGraphError(ValueError):
+    """A SavedModel that stock TensorFlow Serving would refuse or fail on."""
+
+
+@functools.lru_cache(maxsize=1)
+def core_ops():
+    """The names of TensorFlow's core ops: those with a generated wrapper in ``tf.raw_ops``.
+
+    ``tf.raw_ops`` is generated from TensorFlow's own op registrations when TensorFlow is
+    built, so it is the registry of a process with no custom op library loaded: loading one
+    (``tf.load_op_library``) registers ops but does not add them here. It leaves out the XLA
+    ops (``XlaLaunch``, ``_XlaRun``, ``XlaConv``, ...) and test-only ops that the same binary
+    also registers.
+
+    Returns:
+      A frozenset of op names.
+    """
+    import tensorflow as tf
+
+    return frozenset(name for name in dir(tf.raw_ops) if not name.startswith("_"))
+
+
+def _is_true(attr_value):
+    """Whether an AttrValue proto is set to a true value (bools, or anything non-empty)."""
+    kind = attr_value.WhichOneof("value")
+    return bool(getattr(attr_value, kind)) if kind else False
+
+
+def read_saved_model_proto(saved_model_dir):
+    """Parses ``<saved_model_dir>/saved_model.pb``.
+
+    Raises:
+      ServingGraphError: if the file is missing or is not a SavedModel proto.
+    """
+    path = os.path.join(os.fspath(saved_model_dir), "saved_model.pb")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise ServingGraphError(f"no SavedModel at {saved_model_dir}: {error}") from None
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString(data)
+    except Exception as error:  # protobuf raises DecodeError, a bare Exception subclass
+        raise ServingGraphError(f"{path} is not a SavedModel proto: {error}") from None
+    return proto
+
+
+def _problems_in(nodes, where, function_names, allowed):
+    for node in nodes:
+        for attr in XLA_ATTRIBUTES:
+            if attr in node.attr and _is_true(node.attr[attr]):
+                yield f"{where}: node {node.name!r} ({node.op}) has {attr}=true"
+        if node.op in function_names:
+            continue  # a call of a function in the library; the function is checked itself
+        if node.op.startswith(("Xla", "_Xla")) or node.op not in allowed:
+            yield f"{where}: node {node.name!r} uses op {node.op!r}, not a core TensorFlow op"
+
+
+def serving_graph_problems(saved_model_dir, allowed_ops=None):
+    """Lists what `check_serving_graph` would reject, one line per problem (empty if none).
+
+    Args:
+      saved_model_dir: directory holding ``saved_model.pb``.
+      allowed_ops: op names accepted; defaults to `core_ops()`.
+
+    Returns:
+      A list of strings.
+    """
+    allowed = core_ops() if allowed_ops is None else frozenset(allowed_ops)
+    problems = []
+    for index, meta_graph in enumerate(read_saved_model_proto(saved_model_dir).meta_graphs):
+        graph = meta_graph.graph_def
+        function_names = {f.signature.name for f in graph.library.function}
+        problems += _problems_in(graph.node, f"meta_graph[{index}] graph", function_names,
+                                 allowed)
+        for function in graph.library.function:
+            name = function.signature.name
+            for attr in XLA_ATTRIBUTES:
+                if attr in function.attr and _is_true(function.attr[attr]):
+                    problems.append(f"function {name!r} has {attr}=true (jit_compile)")
+            problems += _problems_in(function.node_def, f"function {name!r}", function_names,
+                                     allowed)
+    return problems
+
+
+def check_serving_graph(saved_model_dir, allowed_ops=None):
+    """Raises unless every function in a SavedModel can run on stock TensorFlow Serving.
+
+    Walks the graph_def of every meta graph in ``saved_model.pb`` and every function of its
+    function library (the signatures, the functions they call, and any other saved function,
+    such as saved custom gradients), and checks that:
+
+    * no function and no call node carries ``_XlaMustCompile`` or ``_XlaCompile`` set to true;
+    * every node's op is a core TensorFlow op (`core_ops()`: no custom op library, no XLA op)
+      or a call of a function defined in the library.
+
+    Args:
+      saved_model_dir: directory holding ``saved_model.pb``.
+      allowed_ops: op names accepted; defaults to `core_ops()`.
+
+    Raises:
+      ServingGraphError: listing every problem found (at most 20 lines, then a count).
+    """
+    problems = serving_graph_problems(saved_model_dir, allowed_ops)
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"]
+                                 if len(problems) > 20 else [])
+        raise ServingGraphError(
+            f"{saved_model_dir} cannot be served by stock TensorFlow Serving:\n  "
+            + "\n  ".join(shown))
