@@ -14,7 +14,6 @@ Artifacts: ``<workdir>/`` holds logs (TensorBoard), the best checkpoint, the res
 and the TFLite files.
 """
 
-import json
 import os
 import sys
 
@@ -133,7 +132,7 @@ def main(argv):
             raise ValueError(f"no config for --model={model_name}; pass --config")
         validate_config(_CONFIG.value, model_name)
         prepare_output_dirs(workdir, _EXPORT_DIR.value)
-        summary = train_and_evaluate(
+        train_and_evaluate(
             _CONFIG.value, model_name=model_name, workdir=workdir,
             export_dir=_EXPORT_DIR.value if _EXPORT.value else None,
             data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value)
@@ -142,7 +141,6 @@ def main(argv):
             raise
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
-    logging.info("summary: %s", json.dumps(summary, indent=1, default=str))
     return 0
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from models import registry
-from selu_zoo import callbacks, datasets
+from selu_zoo import callbacks, datasets, export
 
 VAE_MODELS = ("snn_vae",)
 _PROBE_SIZE = 256
@@ -171,15 +171,17 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
 
 
 def _export(model, model_name, config, info, export_dir, data_dir, keep_versions):
-    from selu_zoo import export  # noqa: PLC0415  (TODO once the export module lands)
-
     feature_shape = config.get("feature_shape")
     x_train, _ = datasets.load_arrays(config.dataset, "train", feature_shape=feature_shape,
                                       data_dir=data_dir)
     x_test, y_test = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
                                           data_dir=data_dir)
-    return export.export_all(
+    result = export.export_all(
         model, export_dir, model_name,
         representative_data=x_train[:_REPRESENTATIVE_EXAMPLES],
         validation_data=(x_test, x_test if model_name in VAE_MODELS else y_test),
         keep_versions=keep_versions)
+    artifacts = {"saved_model": result["saved_model"], "keras": result["keras"],
+                 "tflite_report": result["report"], "models_config": result["models_config"]}
+    artifacts.update({f"tflite_{variant}": path for variant, path in result["tflite"].items()})
+    return artifacts
