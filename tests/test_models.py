@@ -241,6 +241,17 @@ def test_cnn_takes_image_shaped_datasets_without_reshape():
     assert "to_body_shape" not in [layer.name for layer in model.layers]
 
 
+@pytest.mark.parametrize("name", ["snn", "snn_vae", "snn_rnn"])
+def test_image_shaped_datasets(name):
+    x = np.random.default_rng(5).random((8, 8, 8, 1)).astype("float32")
+    config = _config(name, feature_shape=(8, 8)) if name == "snn_rnn" else _config(name)
+    model = build_model(name, config, _info_for(x, None if name == "snn_vae" else 10))
+    expected = x.shape if name == "snn_vae" else (8, 10)
+    assert tuple(model(x).shape) == expected
+    if name == "snn_vae":
+        assert np.isfinite(vae_lib.negative_elbo(model, x, seed=0)).all()
+
+
 # --- self-normalization at initialization ----------------------------------------------------
 
 
