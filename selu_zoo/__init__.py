@@ -13,8 +13,7 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from selu_zoo.constants import ALPHA, SCALE, SCALE_ALPHA  # noqa: E402
-from selu_zoo import ops, layers, theory  # noqa: E402
-from selu_zoo import losses  # noqa: E402
+from selu_zoo import layers, losses, ops, theory  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["SCALE", "ALPHA", "SCALE_ALPHA", "ops", "layers", "theory"]
+__all__ = ["SCALE", "ALPHA", "SCALE_ALPHA", "layers", "losses", "ops", "theory"]
