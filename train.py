@@ -63,6 +63,10 @@ _STRATEGY = flags.DEFINE_enum(
 _KEEP_VERSIONS = flags.DEFINE_integer(
     "keep_versions", 5, "SavedModel versions to keep per model (the newest is always kept).",
     lower_bound=1)
+_SERVING_BASE_PATH = flags.DEFINE_string(
+    "serving_base_path", None, "Folder that holds the exports as TensorFlow Serving sees it "
+    "(e.g. /models inside a container), for the base_path entries of "
+    "<export_dir>/models.config. Default: the absolute path of --export_dir.")
 _EXPORT = flags.DEFINE_bool("export", True, "Export the trained model at the end.")
 
 
@@ -102,24 +106,39 @@ def prepare_output_dirs(workdir, export_dir):
 
     Raises:
       ValueError: if export_dir or workdir is an existing file.
-      PermissionError: if a folder cannot be written.
+      PermissionError: if a folder cannot be created or written.
     """
     for name, path in (("--workdir", workdir), ("--export_dir", export_dir)):
         if os.path.exists(path) and not os.path.isdir(path):
             raise ValueError(f"{name}={path} is a file; pass a folder")
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f".write-test-{os.getpid()}")
     try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write-test-{os.getpid()}")
         with open(probe, "w"):
             pass
         os.remove(probe)
     except OSError as error:
-        raise PermissionError(f"--workdir={workdir} is not writable ({error.strerror})") from None
-    existing = export_dir
+        raise PermissionError(
+            f"--workdir={workdir} is not writable ({error.strerror})") from None
+    existing = os.path.abspath(export_dir)
     while not os.path.exists(existing):
-        existing = os.path.dirname(os.path.abspath(existing))
-    if not os.access(existing, os.W_OK):
-        raise PermissionError(f"--export_dir={export_dir} is not writable")
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        raise PermissionError(f"--export_dir={export_dir} is not writable ({existing})")
+
+
+def _fail(message):
+    """Prints one ``train.py: error:`` line to stderr and exits with status 2."""
+    print(f"train.py: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    """absl flag parsing whose errors (including config files that fail to load) are one line."""
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, OSError, SyntaxError, ValueError, AttributeError) as error:
+        _fail(error)
 
 
 def main(argv):
@@ -135,14 +154,14 @@ def main(argv):
         train_and_evaluate(
             _CONFIG.value, model_name=model_name, workdir=workdir,
             export_dir=_EXPORT_DIR.value if _EXPORT.value else None,
-            data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value)
+            data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value,
+            serving_base_path=_SERVING_BASE_PATH.value)
     except (ValueError, OSError, RuntimeError) as error:
         if logging.get_verbosity() > logging.INFO:  # --verbosity=1 or more: show the traceback
             raise
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
+        _fail(error)
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

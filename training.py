@@ -13,13 +13,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from models import registry
+from models import registry, vae as vae_models
 from selu_zoo import callbacks, datasets, export
 
 VAE_MODELS = ("snn_vae",)
 _PROBE_SIZE = 256
 _IMAGE_EXAMPLES = 8
 _REPRESENTATIVE_EXAMPLES = 256
+_ELBO_SAMPLES = 20
 
 
 def _atomic_write_json(path, payload):
@@ -92,7 +93,7 @@ def _write_vae_png(model, probe, config, info, path):
 
 
 def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir=None,
-                       keep_versions=5):
+                       keep_versions=5, serving_base_path=None):
     """Trains ``model_name`` as ``config`` says, evaluates on the test split and exports.
 
     Resumes from ``<workdir>/backup`` when an earlier run of the same command was interrupted.
@@ -105,6 +106,7 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
       export_dir: export root, or None to skip exports.
       data_dir: TFDS data folder, or None for TFDS's default.
       keep_versions: SavedModel versions to keep per model.
+      serving_base_path: the export root as TensorFlow Serving sees it, for models.config.
 
     Returns:
       A summary dict: test metrics and the path of every artifact.
@@ -144,8 +146,12 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
 
     model = keras.models.load_model(best.filepath)
     test_metrics = model.evaluate(splits["test"], return_dict=True, verbose=0)
-    if vae:
-        test_metrics["elbo"] = -test_metrics["loss"]
+    if vae:  # Keras' loss uses the posterior mean in inference; the ELBO samples z ~ q(z|x).
+        x_test, _ = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
+                                         data_dir=data_dir)
+        test_metrics["elbo"] = -float(np.mean(vae_models.negative_elbo(
+            model, x_test, loss=vae_models.reconstruction_loss(config, reduction=None),
+            num_samples=_ELBO_SAMPLES, seed=config.seed)))
     metrics = {
         "model": model_name, "dataset": config.dataset,
         "test": {k: float(v) for k, v in test_metrics.items()},
@@ -161,8 +167,8 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
         artifacts["vae_png"] = _write_vae_png(model, probe, config, info,
                                               os.path.join(workdir, "vae_samples.png"))
     if export_dir is not None:
-        artifacts.update(_export(model, model_name, config, info, export_dir, data_dir,
-                                 keep_versions))
+        artifacts.update(_export(model, model_name, config, export_dir, data_dir,
+                                 keep_versions, serving_base_path))
     logging.info("test metrics of %s on %s: %s", model_name, config.dataset,
                  ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
     for name, path in artifacts.items():
@@ -170,7 +176,7 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
     return {"metrics": metrics, "artifacts": artifacts}
 
 
-def _export(model, model_name, config, info, export_dir, data_dir, keep_versions):
+def _export(model, model_name, config, export_dir, data_dir, keep_versions, serving_base_path):
     feature_shape = config.get("feature_shape")
     x_train, _ = datasets.load_arrays(config.dataset, "train", feature_shape=feature_shape,
                                       data_dir=data_dir)
@@ -180,7 +186,7 @@ def _export(model, model_name, config, info, export_dir, data_dir, keep_versions
         model, export_dir, model_name,
         representative_data=x_train[:_REPRESENTATIVE_EXAMPLES],
         validation_data=(x_test, x_test if model_name in VAE_MODELS else y_test),
-        keep_versions=keep_versions)
+        keep_versions=keep_versions, serving_base_path=serving_base_path)
     artifacts = {"saved_model": result["saved_model"], "keras": result["keras"],
                  "tflite_report": result["report"], "models_config": result["models_config"]}
     artifacts.update({f"tflite_{variant}": path for variant, path in result["tflite"].items()})

@@ -109,7 +109,7 @@ def test_bad_input_fails_with_one_line_and_no_artifacts(case, tmp_path, data_dir
     args, named = BAD_INPUTS[case]
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "broken.py").write_text("def get_config(:\n")
-    result = run_train([*args, f"--data_dir={data_dir}", *TINY], cwd=tmp_path, timeout=120)
+    result = run_train([*args, f"--data_dir={data_dir}"], cwd=tmp_path, timeout=120)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines()
               if "error" in line.lower() and named in line]
@@ -128,22 +128,23 @@ def test_broken_config_file_fails_cleanly(tmp_path):
     assert not (tmp_path / "workdir").exists()
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX only")
 def test_unwritable_workdir_fails_cleanly(tmp_path, data_dir):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    if os.geteuid() == 0:  # root writes anywhere: drop to an unprivileged user
-        os.chmod(tmp_path, 0o777)
-        os.chmod(data_dir, 0o777)
-        kwargs = {"user": "nobody"}
+    if os.geteuid() == 0:  # root writes through permission bits; /sys refuses even root
+        workdir = "/sys/selu_zoo_test_workdir"
+        try:
+            os.makedirs(workdir)
+            os.rmdir(workdir)
+            pytest.skip("no folder here that root cannot write")
+        except OSError:
+            pass
     else:
-        kwargs = {}
-    result = subprocess.run(
-        [sys.executable, TRAIN, "--model=snn", "--workdir=locked/work",
-         f"--data_dir={data_dir}", *TINY], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, env=_env(home=tmp_path), **kwargs)
-    assert result.returncode != 0
-    assert any("not writable" in line or "Permission denied" in line
-               for line in result.stderr.splitlines()), result.stderr[-2000:]
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        workdir = str(locked / "work")
+    result = run_train(["--model=snn", f"--workdir={workdir}", f"--data_dir={data_dir}", *TINY],
+                       cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert f"train.py: error: --workdir={workdir} is not writable" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "saved_models").exists()
