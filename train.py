@@ -32,6 +32,7 @@ import json
 import os
 import sys
 
+import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -161,8 +162,8 @@ def main(argv):
             raise ValueError(f"no config for --model={model_name}; pass --config")
         validate_config(_CONFIG.value, model_name)
         # First: logical CPU devices and the cluster must be set up before TF creates tensors.
-        strategy = distribute.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value,
-                                            tpu=_TPU.value)
+        strategy = distribute.make_strategy(
+            _STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value, tpu=_TPU.value)
         prepare_output_dirs(workdir, _EXPORT_DIR.value)
         summary = train_and_evaluate(
             _CONFIG.value, model_name=model_name, workdir=workdir,
@@ -174,6 +175,15 @@ def main(argv):
             raise
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except tf.errors.OpError as error:  # e.g. UnavailableError: another worker of the cluster died
+        if logging.get_verbosity() > logging.INFO:
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        print(f"train.py: error: {type(error).__name__}: {first_line}", file=sys.stderr)
+        if _STRATEGY.value == distribute.MULTI_WORKER:
+            print("train.py: error: restart every worker with the same command; training "
+                  "resumes from the chief's last checkpoint", file=sys.stderr)
+        return 1
     logging.info("summary: %s", json.dumps(summary, indent=1, default=str))
     return 0
 

@@ -208,9 +208,10 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
                  strategy.num_replicas_in_sync, loop, config.batch_size, config.learning_rate)
     keras.utils.set_random_seed(config.seed)
     feature_shape = config.get("feature_shape")
-    splits, info = datasets.make_datasets(
+    # Workers of a cluster on one machine share data_dir: the chief prepares it first.
+    splits, info = distribute.chief_first(strategy, lambda: datasets.make_datasets(
         config.dataset, config.batch_size, feature_shape=feature_shape, data_dir=data_dir,
-        shuffle_seed=config.seed)
+        shuffle_seed=config.seed))
     vae = model_name in VAE_MODELS
     if vae:
         splits = {name: _as_autoencoder(ds) for name, ds in splits.items()}

@@ -110,10 +110,21 @@ def run_multi_worker(out, workdir):
     """One worker of a MultiWorkerMirroredStrategy cluster (TF_CONFIG)."""
     strategy = distribute.make_strategy("multi_worker")
     chief = distribute.is_chief(strategy)
+    os.makedirs(out, exist_ok=True)
+    marker = os.path.join(out, "prepared-by-chief")
+
+    def prepare():  # stands for preparing a dataset in a shared data_dir
+        if chief:
+            with open(marker, "w", encoding="utf-8") as f:
+                f.write("ok")
+        return os.path.exists(marker)
+
+    prepared = distribute.chief_first(strategy, prepare)
     x, y = make_data()
-    x_val, y_val = make_data(n=100, seed=1)
+    # 70 = 32 + 32 + 6 examples for 2 replicas of 32: the second worker's last batch is empty.
+    x_val, y_val = make_data(n=70, seed=1)
     with strategy.scope():
-        model = make_model(dropout_rate=_DROPOUT.value)
+        model = make_model(dropout_rate=_DROPOUT.value, activity_l2=1e-3)
     callbacks = [_Sleep()]
     if chief:
         callbacks += [selu_callbacks.BestModelCheckpoint(os.path.join(workdir, "best.keras")),
@@ -132,6 +143,10 @@ def run_multi_worker(out, workdir):
         callbacks=callbacks)
     exported = distribute.save_model(model, os.path.join(workdir, "export", "model.keras"),
                                      strategy)
+    reference = None
+    if exported:  # the same validation loss, by Keras on one device
+        reference = keras.models.load_model(exported).evaluate(
+            x_val, y_val, batch_size=_BATCH.value, verbose=0, return_dict=True)
     task_type, task_id = distribute.task(strategy)
     name = f"{task_type}-{task_id}"
     _save_weights(os.path.join(out, f"{name}.npz"), model)
@@ -139,7 +154,8 @@ def run_multi_worker(out, workdir):
         json.dump({"chief": chief, "initial_epoch": result.initial_epoch,
                    "epochs": result.epochs, "history": result.history,
                    "checkpoint": result.checkpoint, "exported": exported,
-                   "replicas": strategy.num_replicas_in_sync}, f)
+                   "replicas": strategy.num_replicas_in_sync, "prepared": prepared,
+                   "keras_evaluate": reference}, f)
     logging.info("done: %s", name)
 
 

@@ -24,12 +24,14 @@ def make_data(n=384, seed=0):
     return x.astype(np.float32), y.astype(np.int64)
 
 
-def make_model(dropout_rate=0.0, learning_rate=0.1):
+def make_model(dropout_rate=0.0, learning_rate=0.1, activity_l2=0.0):
     """Two SELUDense(32) layers and a Dense "logits" head, compiled with SGD; seeded weights.
 
     Args:
       dropout_rate: alpha dropout rate of the SELU layers.
       learning_rate: SGD learning rate.
+      activity_l2: L2 activity regularization of the logits (a loss the model adds itself,
+        a mean over the batch, as a VAE's KL term).
 
     Returns:
       The compiled functional model (build it inside ``strategy.scope()`` to distribute it).
@@ -38,7 +40,9 @@ def make_model(dropout_rate=0.0, learning_rate=0.1):
     inputs = keras.Input((FEATURES,), name="features")
     h = SELUDense(32, dropout_rate=dropout_rate, seed=1, name="selu_dense_1")(inputs)
     h = SELUDense(32, dropout_rate=dropout_rate, seed=2, name="selu_dense_2")(h)
-    model = keras.Model(inputs, keras.layers.Dense(CLASSES, name="logits")(h), name="mlp")
+    regularizer = keras.regularizers.L2(activity_l2) if activity_l2 else None
+    logits = keras.layers.Dense(CLASSES, activity_regularizer=regularizer, name="logits")(h)
+    model = keras.Model(inputs, logits, name="mlp")
     model.compile(optimizer=keras.optimizers.SGD(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])

@@ -4,10 +4,13 @@
   ``multi_worker`` (``TF_CONFIG``) or ``tpu`` strategies by name.
 - `train` is a distributed custom training loop with checkpoints and resume, for the
   strategies where Keras ``fit`` does not work (`uses_keras_fit`).
-- `is_chief`, `write_dir`, `save_model`: who writes what in a multi-worker run.
+- `is_chief`, `write_dir`, `save_model`, `chief_first`: who writes what in a multi-worker run.
 """
 
+from selu_zoo.distribute.cluster import barrier
+from selu_zoo.distribute.cluster import chief_first
 from selu_zoo.distribute.cluster import is_chief
+from selu_zoo.distribute.cluster import num_workers
 from selu_zoo.distribute.cluster import remove_write_dir
 from selu_zoo.distribute.cluster import task
 from selu_zoo.distribute.cluster import write_dir
@@ -34,11 +37,14 @@ __all__ = [
     "MULTI_WORKER",
     "STRATEGIES",
     "TPU",
+    "barrier",
+    "chief_first",
     "configure_cpu_devices",
     "distribute_examples",
     "is_chief",
     "latest_epoch",
     "make_strategy",
+    "num_workers",
     "parse_tf_config",
     "per_replica_batch_size",
     "remove_write_dir",

@@ -11,6 +11,7 @@ theirs to a private temporary folder and delete it right after (`write_dir`,
 import os
 import shutil
 
+import tensorflow as tf
 from absl import logging
 
 
@@ -83,3 +84,57 @@ def remove_write_dir(directory, strategy):
     except OSError:
         pass
     logging.debug("removed the worker's temporary copy %s", private)
+
+
+def num_workers(strategy):
+    """The number of worker processes of ``strategy``'s cluster (1 outside a cluster).
+
+    Args:
+      strategy: a ``tf.distribute.Strategy``.
+
+    Returns:
+      The count of ``chief`` and ``worker`` tasks, at least 1.
+    """
+    if task(strategy)[0] is None:
+        return 1
+    jobs = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, sum(len(jobs.get(job, ())) for job in ("chief", "worker")))
+
+
+def barrier(strategy):
+    """Returns once every worker called it: an all-reduce of one number (collective).
+
+    Args:
+      strategy: a ``tf.distribute.Strategy``; a no-op with one worker.
+    """
+    if num_workers(strategy) == 1:
+        return
+
+    @tf.function
+    def all_reduce():
+        ones = strategy.run(lambda: tf.constant(1, tf.int32))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
+
+    all_reduce()
+
+
+def chief_first(strategy, fn):
+    """Runs ``fn()`` on the chief, then (after a `barrier`) on the other workers.
+
+    For work that writes shared state on first use, such as preparing a dataset in a
+    ``data_dir`` that several workers on one machine share: the chief prepares, the others
+    find it prepared.
+
+    Args:
+      strategy: a ``tf.distribute.Strategy``.
+      fn: a function of no arguments; every worker calls it once.
+
+    Returns:
+      What ``fn`` returned on this worker.
+    """
+    if num_workers(strategy) == 1:
+        return fn()
+    chief = is_chief(strategy)
+    result = fn() if chief else None
+    barrier(strategy)
+    return result if chief else fn()

@@ -1,4 +1,4 @@
-"""A distributed custom training loop: what Keras ``fit`` does, under any ``tf.distribute`` strategy.
+"""A distributed custom training loop: Keras ``fit``'s work under any ``tf.distribute`` strategy.
 
 Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` (see
 `selu_zoo.distribute.strategies.uses_keras_fit`); `train` does the same work with
@@ -53,13 +53,16 @@ class LoopResult:
         ``History.history``).
       initial_epoch: the number of epochs a restored checkpoint had finished (0 for a fresh run).
       epochs: the number of epochs finished at the end.
-      checkpoint: the path of the latest checkpoint in ``checkpoint_dir``.
+      checkpoint: the chief's latest checkpoint (None on other workers).
+      train_seconds: per epoch of this run, the seconds of its training steps (without
+        validation, checkpoints and callbacks); the first includes tracing.
     """
 
     history: dict
     initial_epoch: int
     epochs: int
     checkpoint: str | None
+    train_seconds: list = dataclasses.field(default_factory=list)
 
 
 def latest_epoch(checkpoint_dir):
@@ -84,7 +87,7 @@ def _symbolic_batch(examples):
 class _Steps:
     """The replicated train and test steps and the metric bookkeeping of one model."""
 
-    def __init__(self, model, strategy, jit_compile, steps_per_execution):
+    def __init__(self, model, strategy, jit_compile, steps_per_execution, validation_data=None):
         self.model = model
         self.strategy = strategy
         self.steps_per_execution = steps_per_execution
@@ -93,7 +96,12 @@ class _Steps:
         compute = self._compute_gradients
         self._gradients = tf.function(compute, jit_compile=True) if jit_compile else compute
         self.train_function = tf.function(self._train_steps)
-        self.test_function = tf.function(self._test_step)
+        # A signature with unknown batch sizes: one trace for full, partial and the empty
+        # batches a worker gets when the others still have data (traced with a static batch
+        # of 0, Keras' loss reduction would keep a rank-1 empty loss and fail to add the
+        # model's own losses to it).
+        self.test_function = None if validation_data is None else tf.function(
+            self._test_step, input_signature=[validation_data.element_spec])
         self._vote_function = tf.function(self._votes)
         self._results_function = tf.function(self._read_metrics)
 
@@ -109,9 +117,12 @@ class _Steps:
     def _track(self, x, y, y_pred, sample_weight, loss):
         # compute_loss divided the loss by the replica count; the tracker wants the local mean,
         # weighted by the local batch size (a Mean with SUM-aggregated variables).
+        # An empty batch (evaluation's end on some replicas) gives NaN for batch means such as
+        # a VAE's KL term; it must weigh nothing.
         size = tf.shape(tf.nest.flatten(x)[0])[0]
-        self.loss_tracker.update_state(
-            loss * tf.cast(self.strategy.num_replicas_in_sync, loss.dtype), sample_weight=size)
+        local_mean = loss * tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
+        self.loss_tracker.update_state(tf.where(size > 0, local_mean, tf.zeros_like(local_mean)),
+                                       sample_weight=size)
         self.model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def _replica_train_step(self, data):
@@ -249,11 +260,11 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
     validation_data = None if validation_examples is None else inputs.distribute_examples(
         strategy, validation_examples, global_batch_size, repeat=False)
     _build(model, strategy, train_examples)
-    steps = _Steps(model, strategy, jit_compile, steps_per_execution)
+    steps = _Steps(model, strategy, jit_compile, steps_per_execution, validation_data)
     checkpoints = _Checkpoints(model, strategy, checkpoint_dir, max_to_keep)
     initial_epoch = checkpoints.restore()
     callback_list = keras.callbacks.CallbackList(callbacks or [], model=model)
-    history, path = {}, tf.train.latest_checkpoint(checkpoint_dir)
+    history, path, train_seconds = {}, tf.train.latest_checkpoint(checkpoint_dir), []
     task_type, task_id = cluster.task(strategy)
     who = "" if task_type is None else f"[{task_type} {task_id}] "
     if initial_epoch >= epochs:
@@ -267,8 +278,9 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
         start = time.perf_counter()
         for _ in range(steps_per_epoch // steps_per_execution):
             steps.train_function(iterator)
-        logs = steps.results()
+        logs = steps.results()  # waits for the steps: the values are all-reduced
         seconds = time.perf_counter() - start
+        train_seconds.append(seconds)
         if validation_data is not None:
             steps.reset()
             for batch in validation_data:
@@ -289,4 +301,5 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
     callback_list.on_train_end()
     return LoopResult(history=history, initial_epoch=initial_epoch,
                       epochs=int(checkpoints.epoch) if history else initial_epoch,
-                      checkpoint=path if cluster.is_chief(strategy) else None)
+                      checkpoint=path if cluster.is_chief(strategy) else None,
+                      train_seconds=train_seconds)
