@@ -127,7 +127,7 @@ def choose_loop(loop, strategy, config):
     fit_works = distribute.uses_keras_fit(strategy, jit_compile=jit_compile)
     if loop == "fit" and not fit_works:
         raise ValueError(
-            f"--loop=fit does not work under {type(strategy).__name__} with "
+            f"--loop=fit does not work under {distribute.strategy_name(strategy)} with "
             f"{strategy.num_replicas_in_sync} replicas (jit_compile={jit_compile}) in Keras "
             f"{keras.__version__}; use --loop=custom or auto")
     if loop == "auto":
@@ -204,7 +204,7 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
     loop = choose_loop(loop, strategy, config)
     distribute.per_replica_batch_size(strategy, config.batch_size)
     logging.info("training %s with %s (%d replica(s)), loop %s, global batch %d, learning "
-                 "rate %g", model_name, type(strategy).__name__,
+                 "rate %g", model_name, distribute.strategy_name(strategy),
                  strategy.num_replicas_in_sync, loop, config.batch_size, config.learning_rate)
     keras.utils.set_random_seed(config.seed)
     feature_shape = config.get("feature_shape")
@@ -251,7 +251,8 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
         "best_epoch": best.best_epoch, "best_val_loss": best.best,
         "epochs": config.epochs, "resumed_from_epoch": resumed_from,
         "parameters": model.count_params(),
-        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+        "strategy": distribute.strategy_name(strategy),
+        "replicas": strategy.num_replicas_in_sync,
         "loop": loop, "global_batch_size": config.batch_size,
     }
     metrics_path = os.path.join(workdir, "metrics.json")

@@ -155,6 +155,7 @@ def run_multi_worker(out, workdir):
                    "epochs": result.epochs, "history": result.history,
                    "checkpoint": result.checkpoint, "exported": exported,
                    "replicas": strategy.num_replicas_in_sync, "prepared": prepared,
+                   "strategy": distribute.strategy_name(strategy),
                    "keras_evaluate": reference}, f)
     logging.info("done: %s", name)
 

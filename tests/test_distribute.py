@@ -95,6 +95,7 @@ def test_global_batch_must_divide_among_replicas():
 
 def test_keras_fit_is_used_only_where_it_works():
     default = tf.distribute.get_strategy()
+    assert distribute.strategy_name(default) == "default"
     assert distribute.uses_keras_fit(default, jit_compile=True)
     mirrored = types.SimpleNamespace(num_replicas_in_sync=2)
     assert distribute.uses_keras_fit(mirrored)
@@ -102,7 +103,7 @@ def test_keras_fit_is_used_only_where_it_works():
 
 
 def test_custom_loop_resumes_where_an_uninterrupted_run_would_be(tmp_path):
-    """Default strategy, one process: 2 epochs, then a fresh model resumes to 4 epochs.
+    """Default strategy, in this process: 2 epochs, then a fresh model resumes to 4 epochs.
 
     One epoch is exactly one unshuffled pass, so the restarted data stream is the stream an
     uninterrupted run would see, and the weights must agree.
@@ -112,8 +113,8 @@ def test_custom_loop_resumes_where_an_uninterrupted_run_would_be(tmp_path):
     strategy = tf.distribute.get_strategy()
     kwargs = {"global_batch_size": 32, "steps_per_epoch": 4}
 
-    straight = make_model()
-    distribute.train(straight, strategy, examples, epochs=4,
+    straight = make_model()  # also: two steps per tf.function call change nothing
+    distribute.train(straight, strategy, examples, epochs=4, steps_per_execution=2,
                      checkpoint_dir=str(tmp_path / "straight"), **kwargs)
     first = distribute.train(make_model(), strategy, examples, epochs=2,
                              checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
@@ -299,6 +300,7 @@ def test_two_workers_finish_with_identical_weights_and_falling_loss(runs):
     chief = json.loads((out / "worker-0.json").read_text())
     other = json.loads((out / "worker-1.json").read_text())
     assert chief["replicas"] == other["replicas"] == 2
+    assert chief["strategy"] == "MultiWorkerMirroredStrategy"
     for a, b in zip(_weights(out / "worker-0.npz"), _weights(out / "worker-1.npz")):
         np.testing.assert_array_equal(a, b)
     assert chief["history"] == other["history"]  # metrics are all-reduced

@@ -27,6 +27,7 @@ from selu_zoo.distribute.strategies import MIRRORED
 from selu_zoo.distribute.strategies import MULTI_WORKER
 from selu_zoo.distribute.strategies import parse_tf_config
 from selu_zoo.distribute.strategies import STRATEGIES
+from selu_zoo.distribute.strategies import strategy_name
 from selu_zoo.distribute.strategies import TPU
 from selu_zoo.distribute.strategies import uses_keras_fit
 
@@ -49,6 +50,7 @@ __all__ = [
     "per_replica_batch_size",
     "remove_write_dir",
     "save_model",
+    "strategy_name",
     "task",
     "train",
     "uses_keras_fit",

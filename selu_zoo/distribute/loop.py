@@ -132,6 +132,9 @@ class _Steps:
         self._track(x, y, y_pred, sample_weight, loss)
 
     def _train_steps(self, iterator):
+        if self.steps_per_execution == 1:  # no graph loop around a single step (as Keras)
+            self.strategy.run(self._replica_train_step, args=(next(iterator),))
+            return
         for _ in tf.range(self.steps_per_execution):
             self.strategy.run(self._replica_train_step, args=(next(iterator),))
 

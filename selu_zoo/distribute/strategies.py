@@ -117,9 +117,26 @@ def _multi_worker():
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
 
 
-def _first_line(error):
+def _first_line(error, limit=160):
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def strategy_name(strategy):
+    """The public class name of ``strategy`` (``MultiWorkerMirroredStrategy``, not its alias).
+
+    Args:
+      strategy: a ``tf.distribute.Strategy``.
+
+    Returns:
+      A str such as ``"MirroredStrategy"``; ``"default"`` for the default strategy.
+    """
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+        return "default"
+    return type(strategy).__name__
 
 
 def _tpu(tpu):
@@ -168,7 +185,7 @@ def make_strategy(name, num_cpu_devices=None, tpu=None):
         strategy = _multi_worker()
     else:
         strategy = _tpu(tpu)
-    logging.info("strategy %s: %s with %d replica(s)", name, type(strategy).__name__,
+    logging.info("strategy %s: %s with %d replica(s)", name, strategy_name(strategy),
                  strategy.num_replicas_in_sync)
     return strategy
 
