@@ -226,17 +226,22 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
                                           keras_fit=loop == "fit")
     if not chief:  # nothing that writes files; the loop's checkpoints go to a temporary place
         callback_list, best = [], None
+    diverged = RuntimeError(
+        f"training of {model_name} diverged (loss became NaN or inf); lower "
+        f"--config.learning_rate (now {config.learning_rate}) or check the data")
     if loop == "fit":
         history, resumed_from = _fit(model, splits, config, callback_list, workdir)
     else:
-        history, resumed_from = _custom_loop(model, strategy, splits, info, config,
-                                             callback_list, workdir)
+        try:
+            history, resumed_from = _custom_loop(model, strategy, splits, info, config,
+                                                 callback_list, workdir)
+        except distribute.NonFiniteLossError:
+            raise diverged from None
     losses = history.get("loss", [])
-    if resumed_from is None and not losses or not all(math.isfinite(v) for v in losses) or (
+    trained = bool(losses) or resumed_from is not None  # a resumed run may have nothing left
+    if not trained or not all(math.isfinite(v) for v in losses) or (
             chief and best.best is None):
-        raise RuntimeError(
-            f"training of {model_name} diverged (loss became NaN or inf); lower "
-            f"--config.learning_rate (now {config.learning_rate}) or check the data")
+        raise diverged
     if not chief:
         logging.info("training done; the chief evaluates and exports")
         return {"chief": False, "metrics": None, "artifacts": {}}

@@ -106,19 +106,20 @@ def test_custom_loop_resumes_where_an_uninterrupted_run_would_be(tmp_path):
     """Default strategy, in this process: 2 epochs, then a fresh model resumes to 4 epochs.
 
     One epoch is exactly one unshuffled pass, so the restarted data stream is the stream an
-    uninterrupted run would see, and the weights must agree.
+    uninterrupted run would see, and the weights must agree (alpha dropout included: its
+    seed generators are checkpointed too).
     """
     x, y = make_data(n=128)
     examples = tf.data.Dataset.from_tensor_slices((x, y))
     strategy = tf.distribute.get_strategy()
     kwargs = {"global_batch_size": 32, "steps_per_epoch": 4}
 
-    straight = make_model()  # also: two steps per tf.function call change nothing
+    straight = make_model(dropout_rate=0.1)  # also: two steps per call change nothing
     distribute.train(straight, strategy, examples, epochs=4, steps_per_execution=2,
                      checkpoint_dir=str(tmp_path / "straight"), **kwargs)
-    first = distribute.train(make_model(), strategy, examples, epochs=2,
+    first = distribute.train(make_model(dropout_rate=0.1), strategy, examples, epochs=2,
                              checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
-    resumed = make_model()
+    resumed = make_model(dropout_rate=0.1)
     second = distribute.train(resumed, strategy, examples, epochs=4,
                               checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
     assert (first.initial_epoch, first.epochs) == (0, 2)
@@ -128,9 +129,19 @@ def test_custom_loop_resumes_where_an_uninterrupted_run_would_be(tmp_path):
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # Nothing left to do: a third call trains no epoch.
-    third = distribute.train(make_model(), strategy, examples, epochs=4,
+    third = distribute.train(make_model(dropout_rate=0.1), strategy, examples, epochs=4,
                              checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
     assert (third.initial_epoch, third.history) == (4, {})
+
+
+def test_custom_loop_stops_on_a_non_finite_loss_without_checkpointing_it(tmp_path):
+    x, y = make_data(n=64)
+    x[40] = np.nan  # in the second of two batches
+    with pytest.raises(distribute.NonFiniteLossError, match="nan in epoch 1"):
+        distribute.train(make_model(), tf.distribute.get_strategy(),
+                         tf.data.Dataset.from_tensor_slices((x, y)), global_batch_size=32,
+                         epochs=2, steps_per_epoch=2, checkpoint_dir=str(tmp_path))
+    assert distribute.latest_epoch(str(tmp_path)) == 0
 
 
 # --- subprocesses: mirrored vs default; a killed and restarted two-worker cluster -----------

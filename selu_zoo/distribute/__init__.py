@@ -18,6 +18,7 @@ from selu_zoo.distribute.inputs import distribute_examples
 from selu_zoo.distribute.inputs import per_replica_batch_size
 from selu_zoo.distribute.loop import latest_epoch
 from selu_zoo.distribute.loop import LoopResult
+from selu_zoo.distribute.loop import NonFiniteLossError
 from selu_zoo.distribute.loop import train
 from selu_zoo.distribute.saving import save_model
 from selu_zoo.distribute.strategies import configure_cpu_devices
@@ -36,6 +37,7 @@ __all__ = [
     "LoopResult",
     "MIRRORED",
     "MULTI_WORKER",
+    "NonFiniteLossError",
     "STRATEGIES",
     "TPU",
     "barrier",

@@ -17,12 +17,13 @@ Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` (see
   square root);
 - the loss and the compiled metrics are averaged over the epoch (and over the validation set,
   weighted by example counts, so uneven last batches count correctly) and logged with absl;
-- a ``tf.train.Checkpoint`` of the model, the optimizer and the epoch counter is saved after
-  every epoch through a ``tf.train.CheckpointManager``: by the chief into ``checkpoint_dir``,
-  by other workers into a temporary folder deleted right after (`selu_zoo.distribute.cluster`).
-  A new run with the same ``checkpoint_dir`` restores the latest checkpoint and goes on from
-  the epoch after it; like ``keras.callbacks.BackupAndRestore`` it restores the epoch, not the
-  position in the data stream;
+- a ``tf.train.Checkpoint`` of the model (all its variables, dropout seed generators
+  included), the optimizer and the epoch counter is saved after every epoch through a
+  ``tf.train.CheckpointManager``: by the chief into ``checkpoint_dir``, by other workers into a
+  temporary folder deleted right after (`selu_zoo.distribute.cluster`). A new run with the
+  same ``checkpoint_dir`` restores the latest checkpoint and goes on from the epoch after it;
+  like ``keras.callbacks.BackupAndRestore`` it restores the epoch, not the position in the data
+  stream (which restarts at the beginning of a pass);
 - Keras callbacks given to `train` get ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``
   (with ``loss``, metrics and ``val_`` metrics) and ``on_train_end``; pass the ones that write
   files (TensorBoard, the best model) on the chief only.
@@ -32,7 +33,6 @@ The model must be built and compiled inside ``strategy.scope()``.
 
 import dataclasses
 import math
-import os
 import time
 
 import keras
@@ -42,6 +42,10 @@ from absl import logging
 from selu_zoo.distribute import cluster, inputs
 
 EPOCH_CHECKPOINT_PREFIX = "ckpt"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The epoch's training loss became NaN or infinite (the epoch is not checkpointed)."""
 
 
 @dataclasses.dataclass
@@ -191,8 +195,11 @@ class _Checkpoints:
     def __init__(self, model, strategy, directory, max_to_keep):
         self.strategy, self.directory = strategy, directory
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # model.variables as well: Keras' tracking leaves out some state, such as the seed
+        # generators of dropout layers, which a resumed run should continue from.
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                              epoch=self.epoch)
+                                              epoch=self.epoch,
+                                              model_variables=list(model.variables))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, cluster.write_dir(directory, strategy),
             max_to_keep=max_to_keep if cluster.is_chief(strategy) else 1,
@@ -249,7 +256,8 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
 
     Raises:
       ValueError: for a batch size the replicas do not divide, or bad step counts.
-      RuntimeError: if the loss became NaN or infinite.
+      NonFiniteLossError: if the loss became NaN or infinite (the last checkpoint is the
+        epoch before).
     """
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
                         ("steps_per_execution", steps_per_execution)):
@@ -293,8 +301,8 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
             history.setdefault(name, []).append(value)
         logging.info("%sepoch %d/%d: %s (%.2f s, %.0f examples/s)", who, epoch + 1, epochs,
                      _format(logs), seconds, steps_per_epoch * global_batch_size / seconds)
-        if not math.isfinite(logs["loss"]):
-            raise RuntimeError(f"the loss became {logs['loss']} in epoch {epoch + 1}")
+        if not math.isfinite(logs["loss"]):  # the same on every worker: it is all-reduced
+            raise NonFiniteLossError(f"the loss became {logs['loss']} in epoch {epoch + 1}")
         saved = checkpoints.save(epoch + 1)
         path = saved or path
         callback_list.on_epoch_end(epoch, logs)
