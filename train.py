@@ -178,11 +178,15 @@ def main(argv):
     except tf.errors.OpError as error:  # e.g. UnavailableError: another worker of the cluster died
         if logging.get_verbosity() > logging.INFO:
             raise
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        print(f"train.py: error: {type(error).__name__}: {first_line}", file=sys.stderr)
-        if _STRATEGY.value == distribute.MULTI_WORKER:
-            print("train.py: error: restart every worker with the same command; training "
+        if (isinstance(error, tf.errors.UnavailableError)
+                and _STRATEGY.value == distribute.MULTI_WORKER):
+            print("train.py: error: another worker of the cluster failed or cannot be reached "
+                  "(UnavailableError); restart every worker with the same command: training "
                   "resumes from the chief's last checkpoint", file=sys.stderr)
+        else:
+            lines = [line for line in str(error.message).splitlines() if line.strip()]
+            print(f"train.py: error: {type(error).__name__}: {lines[0] if lines else ''}",
+                  file=sys.stderr)
         return 1
     logging.info("summary: %s", json.dumps(summary, indent=1, default=str))
     return 0
