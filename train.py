@@ -12,16 +12,32 @@ training resumes from the last finished epoch.
 Artifacts: ``<workdir>/`` holds logs (TensorBoard), the best checkpoint, the resume backup and
 ``metrics.json``; ``<export_dir>/<model>/`` holds the SavedModel versions, the ``.keras`` file
 and the TFLite files.
+
+Scale out with ``--strategy``:
+
+    python train.py --model=snn --strategy=mirrored                       # every local GPU
+    python train.py --model=snn --strategy=mirrored --num_cpu_devices=2   # 2 logical CPUs
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python train.py --model=snn --strategy=multi_worker --workdir=/shared/run1
+    python train.py --model=snn --strategy=tpu --tpu=my-tpu
+
+``config.batch_size`` is the global batch (split among the replicas; the learning rate is not
+scaled). In a multi-worker cluster every worker runs the same command with its own
+``TF_CONFIG``; the chief (worker 0) alone writes checkpoints, logs, metrics and exports, so
+``--workdir`` must be a folder every worker can read (shared storage) for resuming.
 """
 
 import os
 import sys
 
+import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from models import registry
-from training import train_and_evaluate
+from selu_zoo import distribute
+from training import LOOPS, train_and_evaluate
 
 _PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,7 +75,20 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "TFDS data folder. Embedded datasets are prepared there on first use; "
     "catalog datasets must already be prepared there. Default: TFDS's default.")
 _STRATEGY = flags.DEFINE_enum(
-    "strategy", "default", ["default"], "tf.distribute strategy ('default': one device).")
+    "strategy", "default", list(distribute.STRATEGIES),
+    "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs, or "
+    "--num_cpu_devices logical CPUs), 'multi_worker' (MultiWorkerMirroredStrategy; the cluster "
+    "from TF_CONFIG), 'tpu' (TPUStrategy on --tpu).")
+_NUM_CPU_DEVICES = flags.DEFINE_integer(
+    "num_cpu_devices", None, "With --strategy=mirrored: replicate over this many logical CPU "
+    "devices instead of the GPUs (to try data parallelism on a CPU).", lower_bound=1)
+_TPU = flags.DEFINE_string(
+    "tpu", None, "With --strategy=tpu: TPU name or grpc:// address (default: $TPU_NAME, else "
+    "the local TPU VM).")
+_LOOP = flags.DEFINE_enum(
+    "loop", "auto", list(LOOPS), "Training loop: 'auto' uses Keras fit where it works under "
+    "the strategy and the distributed custom loop elsewhere (multi_worker; mirrored with "
+    "config.jit_compile).")
 _KEEP_VERSIONS = flags.DEFINE_integer(
     "keep_versions", 5, "SavedModel versions to keep per model (the newest is always kept).",
     lower_bound=1)
@@ -150,16 +179,29 @@ def main(argv):
         if _CONFIG.value is None:
             raise ValueError(f"no config for --model={model_name}; pass --config")
         validate_config(_CONFIG.value, model_name)
+        # First: logical CPU devices and the cluster must be set up before TF creates tensors.
+        strategy = distribute.make_strategy(
+            _STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value, tpu=_TPU.value)
         prepare_output_dirs(workdir, _EXPORT_DIR.value)
         train_and_evaluate(
             _CONFIG.value, model_name=model_name, workdir=workdir,
             export_dir=_EXPORT_DIR.value if _EXPORT.value else None,
             data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value,
-            serving_base_path=_SERVING_BASE_PATH.value)
+            serving_base_path=_SERVING_BASE_PATH.value, strategy=strategy, loop=_LOOP.value)
     except (ValueError, OSError, RuntimeError) as error:
         if logging.get_verbosity() > logging.INFO:  # --verbosity=1 or more: show the traceback
             raise
         _fail(error)
+    except tf.errors.OpError as error:  # e.g. UnavailableError: another worker of the cluster died
+        if logging.get_verbosity() > logging.INFO:
+            raise
+        if (isinstance(error, tf.errors.UnavailableError)
+                and _STRATEGY.value == distribute.MULTI_WORKER):
+            _fail("another worker of the cluster failed or cannot be reached "
+                  "(UnavailableError); restart every worker with the same command: training "
+                  "resumes from the chief's last checkpoint")
+        lines = [line for line in str(error.message).splitlines() if line.strip()]
+        _fail(f"{type(error).__name__}: {lines[0] if lines else ''}")
     return 0
 
 

@@ -1,0 +1,316 @@
+"""A distributed custom training loop: Keras ``fit``'s work under any ``tf.distribute`` strategy.
+
+Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` (see
+`selu_zoo.distribute.strategies.uses_keras_fit`); `train` does the same work with
+``strategy.run``:
+
+- each replica computes ``model.compute_loss(x, y, y_pred)`` on its part of the global batch.
+  Keras divides that loss by ``num_replicas_in_sync`` (the per-example mean and every
+  ``model.losses`` term alike), the optimizer all-reduces the gradients with a SUM, so one
+  step applies the gradient of the mean loss over the global batch, as on one device;
+- the optimizer is the model's compiled Keras optimizer (mixed-precision loss scaling
+  included), its learning rate used as configured. **The learning rate is not scaled with the
+  number of replicas**: the global batch size is the config's ``batch_size`` whatever the
+  number of replicas, so the same config gives the same optimization problem on one device or
+  many. If you raise ``batch_size`` to feed more replicas, scale the learning rate yourself
+  (linearly for SGD is the usual starting point, with a warm-up; for Adam roughly by the
+  square root);
+- the loss and the compiled metrics are averaged over the epoch (and over the validation set,
+  weighted by example counts, so uneven last batches count correctly) and logged with absl;
+- a ``tf.train.Checkpoint`` of the model (all its variables, dropout seed generators
+  included), the optimizer and the epoch counter is saved after every epoch through a
+  ``tf.train.CheckpointManager``: by the chief into ``checkpoint_dir``, by other workers into a
+  temporary folder deleted right after (`selu_zoo.distribute.cluster`). A new run with the
+  same ``checkpoint_dir`` restores the latest checkpoint and goes on from the epoch after it;
+  like ``keras.callbacks.BackupAndRestore`` it restores the epoch, not the position in the data
+  stream (which restarts at the beginning of a pass);
+- Keras callbacks given to `train` get ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``
+  (with ``loss``, metrics and ``val_`` metrics) and ``on_train_end``; pass the ones that write
+  files (TensorBoard, the best model) on the chief only.
+
+The model must be built and compiled inside ``strategy.scope()``.
+"""
+
+import dataclasses
+import math
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from selu_zoo.distribute import cluster, inputs
+
+EPOCH_CHECKPOINT_PREFIX = "ckpt"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The epoch's training loss became NaN or infinite (the epoch is not checkpointed)."""
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """What `train` returns.
+
+    Attributes:
+      history: metric name -> one value per epoch trained in this run (as Keras'
+        ``History.history``).
+      initial_epoch: the number of epochs a restored checkpoint had finished (0 for a fresh run).
+      epochs: the number of epochs finished at the end.
+      checkpoint: the chief's latest checkpoint (None on other workers).
+      train_seconds: per epoch of this run, the seconds of its training steps (without
+        validation, checkpoints and callbacks); the first includes tracing.
+    """
+
+    history: dict
+    initial_epoch: int
+    epochs: int
+    checkpoint: str | None
+    train_seconds: list = dataclasses.field(default_factory=list)
+
+
+def latest_epoch(checkpoint_dir):
+    """The epoch number of the latest checkpoint in ``checkpoint_dir``, or 0 if none.
+
+    Args:
+      checkpoint_dir: a folder written by `train`.
+
+    Returns:
+      An int (checkpoints are numbered by the epochs they finished).
+    """
+    path = tf.train.latest_checkpoint(checkpoint_dir)
+    return 0 if path is None else int(path.rsplit("-", 1)[1])
+
+
+def _symbolic_batch(examples):
+    """A batch of TensorSpecs with an unknown batch dimension, from single-example specs."""
+    return tf.nest.map_structure(
+        lambda spec: tf.TensorSpec((None, *spec.shape), spec.dtype), examples.element_spec)
+
+
+class _Steps:
+    """The replicated train and test steps and the metric bookkeeping of one model."""
+
+    def __init__(self, model, strategy, jit_compile, steps_per_execution, validation_data=None):
+        self.model = model
+        self.strategy = strategy
+        self.steps_per_execution = steps_per_execution
+        with strategy.scope():
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+        compute = self._compute_gradients
+        self._gradients = tf.function(compute, jit_compile=True) if jit_compile else compute
+        self.train_function = tf.function(self._train_steps)
+        # A signature with unknown batch sizes: one trace for full, partial and the empty
+        # batches a worker gets when the others still have data (traced with a static batch
+        # of 0, Keras' loss reduction would keep a rank-1 empty loss and fail to add the
+        # model's own losses to it).
+        self.test_function = None if validation_data is None else tf.function(
+            self._test_step, input_signature=[validation_data.element_spec])
+        self._vote_function = tf.function(self._votes)
+        self._results_function = tf.function(self._read_metrics)
+
+    def _compute_gradients(self, x, y, sample_weight):
+        model = self.model
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                      training=True)
+            scaled = model.optimizer.scale_loss(loss)
+        return loss, tape.gradient(scaled, model.trainable_variables), y_pred
+
+    def _track(self, x, y, y_pred, sample_weight, loss):
+        # compute_loss divided the loss by the replica count; the tracker wants the local mean,
+        # weighted by the local batch size (a Mean with SUM-aggregated variables).
+        # An empty batch (evaluation's end on some replicas) gives NaN for batch means such as
+        # a VAE's KL term; it must weigh nothing.
+        size = tf.shape(tf.nest.flatten(x)[0])[0]
+        local_mean = loss * tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
+        self.loss_tracker.update_state(tf.where(size > 0, local_mean, tf.zeros_like(local_mean)),
+                                       sample_weight=size)
+        self.model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _replica_train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        loss, gradients, y_pred = self._gradients(x, y, sample_weight)
+        self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+        self._track(x, y, y_pred, sample_weight, loss)
+
+    def _train_steps(self, iterator):
+        if self.steps_per_execution == 1:  # no graph loop around a single step (as Keras)
+            self.strategy.run(self._replica_train_step, args=(next(iterator),))
+            return
+        for _ in tf.range(self.steps_per_execution):
+            self.strategy.run(self._replica_train_step, args=(next(iterator),))
+
+    def _replica_test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self.model(x, training=False)
+        loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                       training=False)
+        self._track(x, y, y_pred, sample_weight, loss)
+
+    def _test_step(self, data):
+        self.strategy.run(self._replica_test_step, args=(data,))
+
+    def _votes(self, flag):
+        votes = self.strategy.run(lambda: tf.cast(flag, tf.int32))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+    def any_worker(self, flag):
+        """Whether ``flag`` is true on any worker, on every worker (collective: call on all)."""
+        return int(self._vote_function(tf.constant(bool(flag)))) > 0
+
+    def metrics(self):
+        return [self.loss_tracker] + [m for m in self.model.metrics if m.name != "loss"]
+
+    def reset(self):
+        for metric in self.metrics():
+            metric.reset_state()
+
+    def _read_metrics(self):
+        values = {}
+        for metric in self.metrics():
+            result = metric.result()
+            values.update(result if isinstance(result, dict) else {metric.name: result})
+        return values
+
+    def results(self):
+        """Every metric's value over all replicas and workers (collective: call on all)."""
+        return {name: float(value) for name, value in self._results_function().items()}
+
+
+def _build(model, strategy, examples):
+    """Creates the metric and optimizer variables under the strategy, outside replica context."""
+    with strategy.scope():
+        # Keras fit builds the same way (Trainer._symbolic_build): from symbolic inputs, so the
+        # compiled metrics' variables exist before the first replicated step.
+        model._symbolic_build(data_batch=_symbolic_batch(examples))  # noqa: SLF001
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+
+class _Checkpoints:
+    """Chief-written, worker-temporary `tf.train.CheckpointManager` of model, optimizer, epoch."""
+
+    def __init__(self, model, strategy, directory, max_to_keep):
+        self.strategy, self.directory = strategy, directory
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # model.variables as well: Keras' tracking leaves out some state, such as the seed
+        # generators of dropout layers, which a resumed run should continue from.
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                              epoch=self.epoch,
+                                              model_variables=list(model.variables))
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, cluster.write_dir(directory, strategy),
+            max_to_keep=max_to_keep if cluster.is_chief(strategy) else 1,
+            checkpoint_name=EPOCH_CHECKPOINT_PREFIX)
+
+    def restore(self):
+        """Restores the chief's latest checkpoint, if any; returns the epochs it finished."""
+        latest = tf.train.latest_checkpoint(self.directory)
+        if latest is None:
+            return 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("restored %s: %d epoch(s) done", latest, int(self.epoch))
+        return int(self.epoch)
+
+    def save(self, epoch):
+        self.epoch.assign(epoch)
+        path = self.manager.save(checkpoint_number=epoch)
+        cluster.remove_write_dir(self.directory, self.strategy)
+        return path if cluster.is_chief(self.strategy) else None
+
+
+def _format(logs):
+    return " ".join(f"{name} {value:.4g}" for name, value in logs.items())
+
+
+def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_per_epoch,
+          checkpoint_dir, validation_examples=None, callbacks=None, max_to_keep=3,
+          jit_compile=False, steps_per_execution=1):
+    """Trains ``model`` under ``strategy`` with a custom loop, resuming from ``checkpoint_dir``.
+
+    Every worker of a multi-worker cluster calls this with the same arguments except
+    ``callbacks`` (pass file-writing callbacks on the chief only).
+
+    Args:
+      model: a Keras model built and compiled inside ``strategy.scope()``.
+      strategy: a ``tf.distribute.Strategy`` (any: default, mirrored, multi-worker).
+      train_examples: a ``tf.data.Dataset`` of single ``(x, y)`` or ``(x, y, sample_weight)``
+        examples, shuffled with a fixed seed (reshuffled each pass); repeated here.
+      global_batch_size: examples per step over all replicas (the config's ``batch_size``);
+        must be a multiple of ``strategy.num_replicas_in_sync``.
+      epochs: the total number of epochs (a resumed run trains only the missing ones).
+      steps_per_epoch: optimizer steps per epoch; a multiple of ``steps_per_execution``.
+      checkpoint_dir: the chief's checkpoint folder (on storage every worker can read, for a
+        multi-machine cluster); resumed from when it holds a checkpoint.
+      validation_examples: optional dataset of single examples evaluated after each epoch.
+      callbacks: Keras callbacks driven at epoch granularity.
+      max_to_keep: checkpoints the chief keeps.
+      jit_compile: compile each replica's forward and backward pass with XLA (the all-reduce
+        and the optimizer update stay outside XLA).
+      steps_per_execution: steps run per ``tf.function`` call.
+
+    Returns:
+      A `LoopResult`.
+
+    Raises:
+      ValueError: for a batch size the replicas do not divide, or bad step counts.
+      NonFiniteLossError: if the loss became NaN or infinite (the last checkpoint is the
+        epoch before).
+    """
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
+                        ("steps_per_execution", steps_per_execution)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if steps_per_epoch % steps_per_execution:
+        raise ValueError(f"steps_per_epoch {steps_per_epoch} is not a multiple of "
+                         f"steps_per_execution {steps_per_execution}")
+    train_data = inputs.distribute_examples(strategy, train_examples, global_batch_size,
+                                            repeat=True)
+    validation_data = None if validation_examples is None else inputs.distribute_examples(
+        strategy, validation_examples, global_batch_size, repeat=False)
+    _build(model, strategy, train_examples)
+    steps = _Steps(model, strategy, jit_compile, steps_per_execution, validation_data)
+    checkpoints = _Checkpoints(model, strategy, checkpoint_dir, max_to_keep)
+    initial_epoch = checkpoints.restore()
+    callback_list = keras.callbacks.CallbackList(callbacks or [], model=model)
+    history, path, train_seconds = {}, tf.train.latest_checkpoint(checkpoint_dir), []
+    task_type, task_id = cluster.task(strategy)
+    who = "" if task_type is None else f"[{task_type} {task_id}] "
+    if initial_epoch >= epochs:
+        logging.info("%sall %d epochs were done already", who, epochs)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    iterator = iter(train_data)
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        steps.reset()
+        start = time.perf_counter()
+        for _ in range(steps_per_epoch // steps_per_execution):
+            steps.train_function(iterator)
+        logs = steps.results()  # waits for the steps: the values are all-reduced
+        seconds = time.perf_counter() - start
+        train_seconds.append(seconds)
+        if validation_data is not None:
+            steps.reset()
+            for batch in validation_data:
+                steps.test_function(batch)
+            logs.update({f"val_{name}": value for name, value in steps.results().items()})
+        for name, value in logs.items():
+            history.setdefault(name, []).append(value)
+        logging.info("%sepoch %d/%d: %s (%.2f s, %.0f examples/s)", who, epoch + 1, epochs,
+                     _format(logs), seconds, steps_per_epoch * global_batch_size / seconds)
+        if not math.isfinite(logs["loss"]):  # the same on every worker: it is all-reduced
+            raise NonFiniteLossError(f"the loss became {logs['loss']} in epoch {epoch + 1}")
+        saved = checkpoints.save(epoch + 1)
+        path = saved or path
+        callback_list.on_epoch_end(epoch, logs)
+        # A callback on the chief may stop training; every worker must stop at the same epoch.
+        if steps.any_worker(model.stop_training):
+            break
+    callback_list.on_train_end()
+    return LoopResult(history=history, initial_epoch=initial_epoch,
+                      epochs=int(checkpoints.epoch) if history else initial_epoch,
+                      checkpoint=path if cluster.is_chief(strategy) else None,
+                      train_seconds=train_seconds)
