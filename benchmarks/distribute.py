@@ -24,7 +24,6 @@ all-reduce cost. Results go to ``benchmarks/results/distribute.json``.
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -141,17 +140,6 @@ def measure(role):
             "loops": results}
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _passed_flags():
     names = ("epochs", "steps", "batch_size", "features", "depth", "width", "dropout_rate")
     return [f"--{name}={flags.FLAGS[name].value}" for name in names]
@@ -161,7 +149,9 @@ def _run_role(role, workdir, processes=1):
     """Runs ``processes`` measuring processes of ``role``; returns the chief's result."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(TF_CPP_MIN_LOG_LEVEL="2")
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
+    from selu_zoo.distribute import free_local_ports  # noqa: PLC0415
+
+    addresses = [f"127.0.0.1:{port}" for port in free_local_ports(processes)]
     running = []
     for index in range(processes):
         output = os.path.join(workdir, f"{role}-{index}.json")

@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -146,17 +145,6 @@ def test_custom_loop_stops_on_a_non_finite_loss_without_checkpointing_it(tmp_pat
 
 # --- subprocesses: mirrored vs default; a killed and restarted two-worker cluster -----------
 
-def _free_ports(count):
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _env():
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "TPU_NAME")}
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
@@ -164,7 +152,7 @@ def _env():
 
 def _cluster_roles(prefix, workdir, out, logs, extra_args):
     """The two worker roles of a cluster on fresh localhost ports."""
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    addresses = [f"127.0.0.1:{port}" for port in distribute.free_local_ports(2)]
     roles = []
     for index in range(2):
         tf_config = {"cluster": {"worker": addresses},

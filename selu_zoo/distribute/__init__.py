@@ -9,6 +9,7 @@
 
 from selu_zoo.distribute.cluster import barrier
 from selu_zoo.distribute.cluster import chief_first
+from selu_zoo.distribute.cluster import free_local_ports
 from selu_zoo.distribute.cluster import is_chief
 from selu_zoo.distribute.cluster import num_workers
 from selu_zoo.distribute.cluster import remove_write_dir
@@ -44,6 +45,7 @@ __all__ = [
     "chief_first",
     "configure_cpu_devices",
     "distribute_examples",
+    "free_local_ports",
     "is_chief",
     "latest_epoch",
     "make_strategy",

@@ -10,6 +10,7 @@ theirs to a private temporary folder and delete it right after (`write_dir`,
 
 import os
 import shutil
+import socket
 
 import tensorflow as tf
 from absl import logging
@@ -138,3 +139,22 @@ def chief_first(strategy, fn):
     result = fn() if chief else None
     barrier(strategy)
     return result if chief else fn()
+
+
+def free_local_ports(count):
+    """``count`` distinct TCP ports free on 127.0.0.1 now, for a cluster tried on one machine.
+
+    Args:
+      count: number of ports.
+
+    Returns:
+      List of port numbers (free when returned; another process may take one later).
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
