@@ -12,6 +12,8 @@ each compiled with ``jit_compile=False`` (graph) and ``True`` (XLA), stepped wit
 (``nn.Linear`` + ``nn.SELU`` + ``nn.AlphaDropout``, SGD, eager) joins both comparisons.
 """
 
+import os
+
 import numpy as np
 
 from benchmarks import harness
@@ -51,10 +53,13 @@ def _torch_steps(x, y, depth, width):
     the cores (on the shared 2-core benchmark machine it varies by 10x), so the single-thread
     step is shown too.
     """
+    # Idle OpenMP workers must sleep, not spin: spinning threads would steal the cores from
+    # the TensorFlow candidate measured next (only effective before torch's first import).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
-        return None
+        return {}
     from torch import nn
 
     torch.manual_seed(0)

@@ -42,6 +42,8 @@ def test_group_json_has_machine_versions_and_candidate_statistics(selu_results):
             assert 0 < entry["min_s"] <= entry["median_s"] <= entry["max_s"]
             assert entry["repeats"] == 2 and entry["calls_per_sample"] >= 1
             assert set(entry["speed_vs"]) == set(comparison["references"])
+            assert set(entry["cpu_speed_vs"]) == set(comparison["references"])
+            assert entry["cpu_median_s"] >= 0
         for reference in comparison["references"]:
             assert candidates[reference]["speed_vs"][reference] == pytest.approx(1.0)
 
