@@ -104,7 +104,11 @@ def build(settings, depth=None, width=None, batch=None):
             candidates.append(harness.Candidate(
                 f"{label} ({mode})", lambda m=model: m.train_on_batch(x, y)))
         candidates += [harness.Candidate(name, step) for name, step in torch_steps.items()]
-        notes = [] if torch_steps else ["PyTorch is not importable: its candidates were skipped."]
+        notes = ["selu_zoo SELUDense trains through selu_zoo.ops.selu_alpha_dropout: matmul and "
+                 "bias as TensorFlow kernels, then one XLA loop forward and one backward per "
+                 "layer (each an XlaLaunch inside the graph when jit_compile=False)."]
+        if not torch_steps:
+            notes.append("PyTorch is not importable: its candidates were skipped.")
         comparisons.append(harness.Comparison(
             name=f"train step, jit_compile={jit}", candidates=candidates,
             references=[f"linear floor ({mode})", f"stock Keras ({mode})", *torch_steps],
