@@ -10,15 +10,21 @@ so the derivative at exactly 0 is ``SCALE * ALPHA`` (TensorFlow's own ``SeluGrad
 
 How the ops are built, and why:
 
-* The forward is a plain ``@tf.function`` using ``expm1`` on ``min(x, 0)``: exact near 0 (where
-  ``exp(x) - 1`` cancels) and free of overflow in the branch that ``where`` discards. It is
-  never XLA-compiled, so a SavedModel that calls it can be served by stock TensorFlow Serving.
-* The gradient is a ``tf.custom_gradient`` whose backward is a ``tf.function(jit_compile=True)``
+* `selu` and `selu_dense` are what inference reaches. Their forward is a plain ``@tf.function``
+  using ``expm1`` (exact near 0, where ``exp(x) - 1`` cancels). It is never XLA-compiled, so a
+  SavedModel that calls it can be served by stock TensorFlow Serving. Outside XLA it is five
+  TensorFlow kernels (``expm1``, two multiplies, a compare and a select); TensorFlow has no
+  single exact kernel for it (``Selu`` and ``Elu`` compute ``exp(x) - 1``).
+* Their gradient is a ``tf.custom_gradient`` whose backward is a ``tf.function(jit_compile=True)``
   computed from the *input*, not rebuilt from the output, so it stays exact for large negative
   inputs. It is only reached when differentiating, never by a serving graph.
+* `alpha_dropout` and `selu_alpha_dropout` are training-only (inference is the identity, or
+  `selu`), so they are XLA-compiled, forward and backward, and each pass is one fused
+  element-wise loop: the random mask, the ``alpha'`` substitution, the affine correction and,
+  for `selu_alpha_dropout`, the SELU and its derivative. See "Alpha dropout" below.
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
   within half an ulp of their own rounding of the exact value; outputs keep the input dtype.
-* Second-order gradients work: the backward is itself differentiable.
+* Second-order gradients of `selu` work: its backward is itself differentiable.
 * Inside `tflite_lowering()` (a trace-time switch used only by `selu_zoo.export`), `selu` and
   `selu_dense` trace to ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)`` instead: the
   TFLite converter lowers ``expm1`` to ``EXP`` + ``SUB`` (``selu(-1e-8)`` becomes 0 again) but
@@ -26,6 +32,7 @@ How the ops are built, and why:
 """
 
 import contextlib
+import functools
 import threading
 
 import tensorflow as tf
@@ -33,7 +40,8 @@ import tensorflow as tf
 from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
 
-__all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "tflite_lowering"]
+__all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "selu_alpha_dropout",
+           "alpha_dropout_keep_probability", "tflite_lowering"]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
 
@@ -54,13 +62,22 @@ def _as_floating(x, what="x"):
 
 
 def _selu_math(x):
-    """SELU of ``x`` in x's own dtype (no casting)."""
-    negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(tf.minimum(x, 0))
+    """SELU of ``x`` in x's own dtype (no casting); forward only, never differentiated.
+
+    ``expm1`` is applied to x itself, not to ``min(x, 0)``: for large positive x it gives inf
+    in the branch that ``where`` discards, which only matters to automatic differentiation, and
+    every caller has a custom gradient (a SavedModel, written without custom gradients, cannot
+    be differentiated at all: TensorFlow refuses). Saves one kernel outside XLA.
+    """
+    negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(x)
     return tf.where(x > 0, tf.constant(SCALE, x.dtype) * x, negative)
 
 
 def _selu_derivative_math(x):
-    """d selu / dx in x's own dtype, from the input; ``SCALE * ALPHA`` at exactly 0."""
+    """d selu / dx in x's own dtype, from the input; ``SCALE * ALPHA`` at exactly 0.
+
+    Differentiable (second-order gradients), hence ``min(x, 0)`` before ``exp``.
+    """
     negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.exp(tf.minimum(x, 0))
     return tf.where(x > 0, tf.constant(SCALE, x.dtype), negative)
 
@@ -208,6 +225,7 @@ def _selu_dense_with_gradient(x, kernel, bias):
 def selu_dense(x, kernel, bias=None):
     """``selu(x @ kernel + bias)`` as one fused op with an XLA-compiled backward.
 
+    This is the inference path of `selu_zoo.layers.SELUDense` (never XLA-compiled forward).
     The pre-activation is kept for the backward pass (the same memory a separate
     Dense + activation would keep); the backward computes the SELU derivative from it.
 
@@ -232,35 +250,159 @@ def selu_dense(x, kernel, bias=None):
 
 
 # --- Alpha dropout ---------------------------------------------------------------------------
+#
+# Both dropout ops are training-only (inference is the identity, or `selu`), so their forward
+# and backward are XLA-compiled: each is ONE fused element-wise loop.
+#
+# The mask. Each element of the noise shape gets 32 random bits from a counter-based
+# generator, SplitMix64 (Steele, Lea & Flood 2014; the generator of Java's SplittableRandom,
+# which passes BigCrush): word i is the top half of mix64((i + key) * GAMMA), the key is
+# mix64 of the 64-bit seed. An element is kept when its word is >= round(rate * 2**32); a and
+# b are computed from that exact quantized rate, so the fixed point's mean and variance are
+# kept exactly (the quantized rate differs from `rate` by at most 2**-33; a positive rate
+# below 2**-32 becomes 2**-32).
+#
+# Why not tf.random.stateless_uniform: under XLA on CPU its generators cost 1.6-1.8 ns per
+# element single-threaded on the 2-core benchmark machine with ThreeFry (which runs its full
+# 20 rounds once per 32-bit *output word*, so 16-bit draws split from one word only halve the
+# words, not the rounds), more with Philox, and 0.5-0.8 us with the default algorithm and a
+# seed read from a variable (what keras.layers.AlphaDropout does). SplitMix64 is three 64-bit
+# multiplies that XLA fuses and vectorizes into the loop applying the mask, about 0.4 ns per
+# element, and no random tensor is ever materialized. On the 8 x 512 MLP step (prototype,
+# one thread, CPU time) ThreeFry with 16-bit draws gave 0.84 of the linear floor under XLA
+# and 0.85 in graph mode, SplitMix64 0.91 and 0.89.
+#
+# The backward of `alpha_dropout` regenerates the mask from the seed instead of keeping it:
+# XLA:CPU does not fuse sibling outputs, so returning the mask as a second output would hash
+# every element twice in the forward anyway (once per output loop); regenerating costs the
+# same hash once, keeps nothing alive between forward and backward, and leaves each pass a
+# single loop.
+
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+_MIX_1 = 0xBF58476D1CE4E5B9
+_MIX_2 = 0x94D049BB133111EB
 
 
-def _resolve_noise_shape(x, noise_shape):
-    """Replace ``None`` entries of ``noise_shape`` by x's dynamic dimensions."""
+def _mix64(z):
+    """SplitMix64's finalizer (Stafford's "Mix13"), a bijection of uint64."""
+    shift, xor = tf.bitwise.right_shift, tf.bitwise.bitwise_xor
+    z = xor(z, shift(z, tf.constant(30, tf.uint64))) * tf.constant(_MIX_1, tf.uint64)
+    z = xor(z, shift(z, tf.constant(27, tf.uint64))) * tf.constant(_MIX_2, tf.uint64)
+    return xor(z, shift(z, tf.constant(31, tf.uint64)))
+
+
+def _random_words(shape, seed):
+    """uint32 random words of ``shape`` (an int32 shape tensor) from a shape-[2] int64 seed."""
+    seed = tf.bitcast(seed, tf.uint64)
+    gamma = tf.constant(_GOLDEN_GAMMA, tf.uint64)
+    key = _mix64(seed[0] * gamma + seed[1])
+    # (i + key) * gamma, not key + i * gamma: the same kind of Weyl sequence, but XLA cannot
+    # constant-fold the counter into an 8-bytes-per-element literal.
+    counter = tf.bitcast(tf.range(tf.cast(tf.reduce_prod(shape), tf.int64)), tf.uint64)
+    words = tf.bitwise.right_shift(_mix64((counter + key) * gamma), tf.constant(32, tf.uint64))
+    return tf.reshape(tf.cast(words, tf.uint32), shape)
+
+
+class _DropoutParameters:
+    """The quantized drop threshold and the affine map of alpha dropout, as Python numbers."""
+
+    def __init__(self, rate, mean, variance):
+        self.threshold = min(max(round(rate * 2.0**32), 1), 2**32 - 1)
+        self.rate = self.threshold / 2.0**32  # the exact drop probability of the mask
+        self.a, self.b, alpha_prime = theory.alpha_dropout_parameters(self.rate, mean, variance)
+        self.dropped = self.a * alpha_prime + self.b  # what a dropped unit becomes
+
+    def key(self):
+        """A hashable tuple: the static argument of the compiled functions."""
+        return (self.threshold, self.a, self.b, self.dropped)
+
+
+@functools.lru_cache(maxsize=256)
+def _dropout_parameters(rate, mean, variance):
+    return _DropoutParameters(rate, mean, variance)
+
+
+def alpha_dropout_keep_probability(rate):
+    """The exact keep probability of the masks that the dropout ops draw for ``rate``.
+
+    ``rate`` is quantized to a multiple of 2**-32 (an error below 1.2e-10); the affine
+    correction uses this value, so the moments are preserved exactly.
+
+    Args:
+      rate: drop probability in (0, 1).
+
+    Returns:
+      A Python float.
+    """
+    return 1.0 - _dropout_parameters(theory.validate_rate(rate), 0.0, 1.0).rate
+
+
+def _noise_pattern(x, noise_shape):
+    """Validates ``noise_shape`` against x; returns it as a tuple (or None)."""
     if noise_shape is None:
-        return tf.shape(x)
+        return None
+    noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
     if len(noise_shape) != x.shape.rank:
         raise ValueError(
             f"noise_shape must have one entry per dimension of x (rank {x.shape.rank}), "
-            f"got {tuple(noise_shape)}"
+            f"got {noise_shape}"
         )
+    return noise_shape
+
+
+def _resolve_noise_shape(x, pattern):
+    """Replace ``None`` entries of the noise pattern by x's dynamic dimensions."""
+    if pattern is None:
+        return tf.shape(x)
     dynamic = tf.shape(x)
     return tf.stack([dynamic[i] if d is None else tf.constant(d, tf.int32)
-                     for i, d in enumerate(noise_shape)])
+                     for i, d in enumerate(pattern)])
 
 
 def _draw_seed(seed):
-    """A shape-[2] int seed for the stateless generators from an int, pair or SeedGenerator."""
+    """A shape-[2] int64 seed from an int, pair or `keras.random.SeedGenerator`."""
     import keras  # local: keeps ops importable without touching Keras' global state
 
     if isinstance(seed, keras.random.SeedGenerator):
-        return tf.cast(seed.next(), tf.int32)
+        return tf.cast(seed.next(), tf.int64)
     if isinstance(seed, int):
-        return tf.constant([seed, 0], tf.int32)
+        return tf.constant([seed, 0], tf.int64)
     seed = tf.convert_to_tensor(seed)
-    if seed.shape != (2,):
+    if seed.shape != (2,) or not seed.dtype.is_integer:
         raise ValueError(f"seed must be an int, a shape-[2] integer tensor or a "
-                         f"keras.random.SeedGenerator, got shape {seed.shape}")
-    return tf.cast(seed, tf.int32)
+                         f"keras.random.SeedGenerator, got {seed.dtype.name} of shape "
+                         f"{seed.shape}")
+    return tf.cast(seed, tf.int64)
+
+
+def _keep_mask(x, seed, pattern, threshold):
+    """The boolean keep mask (noise-shaped, broadcastable to x)."""
+    shape = _resolve_noise_shape(x, pattern)
+    return _random_words(shape, seed) >= tf.constant(threshold, tf.uint32)
+
+
+@tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
+def _alpha_dropout_forward(x, seed, pattern, params):
+    threshold, a, b, dropped = params
+    compute = _compute_dtype(x.dtype)
+    kept = tf.constant(a, compute) * tf.cast(x, compute) + tf.constant(b, compute)
+    y = tf.where(_keep_mask(x, seed, pattern, threshold), kept, tf.constant(dropped, compute))
+    return tf.cast(y, x.dtype)
+
+
+@tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
+def _alpha_dropout_backward(dy, seed, pattern, params):
+    threshold, a, _, _ = params
+    compute = _compute_dtype(dy.dtype)
+    dx = tf.where(_keep_mask(dy, seed, pattern, threshold),
+                  tf.constant(a, compute) * tf.cast(dy, compute), tf.constant(0, compute))
+    return tf.cast(dx, dy.dtype)
+
+
+def _dropout_arguments(x, rate, seed, noise_shape, mean, variance):
+    """The static parameters, noise pattern and seed tensor of a dropout call."""
+    params = _dropout_parameters(rate, float(mean), float(variance)).key()
+    return params, _noise_pattern(x, noise_shape), _draw_seed(seed)
 
 
 def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
@@ -269,7 +411,12 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     Each unit is kept with probability ``1 - rate``; dropped units take the SELU saturation
     value ``alpha'``, then ``a * x + b`` restores the mean and variance of the fixed point
     ``(mean, variance)``. The parameters come from
-    `selu_zoo.theory.alpha_dropout_parameters`.
+    `selu_zoo.theory.alpha_dropout_parameters` for the mask's exact rate (``rate`` quantized
+    to 2**-32, see `alpha_dropout_keep_probability`).
+
+    Training only: mask, substitution and affine map are one XLA-compiled loop, and so is the
+    backward (``a * dy`` where kept, 0 where dropped, with the mask regenerated from the
+    seed). Works eagerly, in ``tf.function`` and inside ``jit_compile=True``.
 
     Args:
       x: floating tensor.
@@ -291,11 +438,117 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     x = _as_floating(x)
     if rate == 0.0:
         return x
-    a, b, alpha_prime = theory.alpha_dropout_parameters(rate, mean, variance)
-    shape = _resolve_noise_shape(x, noise_shape)
-    keep = tf.random.stateless_uniform(shape, seed=_draw_seed(seed)) >= rate
+    params, pattern, seed = _dropout_arguments(x, rate, seed, noise_shape, mean, variance)
+
+    @tf.custom_gradient
+    def _fused(x):
+        def grad(dy):
+            return _alpha_dropout_backward(dy, seed, pattern, params)
+
+        return _alpha_dropout_forward(x, seed, pattern, params), grad
+
+    return _fused(x)
+
+
+# --- SELU followed by alpha dropout, fused (training) ----------------------------------------
+#
+# The backward needs slope = a * keep * selu'(x). It recomputes it from x and the seed (one
+# exp and one hash per element) rather than getting it from the forward: XLA:CPU does not
+# fuse sibling outputs, so a second forward output splits the loop in three (exp
+# materialized, the mask hashed twice). Packing (y, slope) into one complex64 output does
+# keep one loop, but the real()/imag() passes it needs outside XLA cost as much as the
+# recomputation: on the 8 x 512 MLP step, 2 threads, 21 interleaved repeats, graph mode
+# 0.83 (packed) vs 0.85 (recomputed) of the linear floor, under jit_compile 0.93 vs 0.94;
+# single-threaded (CPU time) the packed form led by 4-7 points. Recomputing also keeps only x
+# alive between the passes, and 2 threads are the default and what users run.
+
+# expm1(x) / x on [-0.7, 0] as a degree-6 polynomial (weighted least squares for relative
+# error, 2e-10 in exact arithmetic). Below -0.7, exp(x) - 1 is exact enough: |expm1| > 0.5
+# there, so the absolute error of exp (an ulp of a number below 0.5) is below 1.2e-7 relative.
+# Measured max relative error of the float32 SELU: 1.5e-7 (tests/test_ops.py checks 3e-7).
+_EXPM1_OVER_X = (0.9999999997838906, 0.4999999707527332, 0.1666660123049723,
+                 0.041661120999686815, 0.008310718464612744, 0.0013408411694015136,
+                 0.000146212636254491)
+_POLY_LIMIT = -0.7
+
+
+def _selu_and_exp(x):
+    """``(selu(x), exp(min(x, 0)))`` with a single transcendental per element.
+
+    XLA's exact ``expm1`` costs about 1.5 times ``exp`` on CPU; the SELU uses ``exp`` and a
+    polynomial near 0, where ``exp(x) - 1`` would cancel. float64 keeps ``expm1`` (the
+    polynomial is float32-accurate only).
+    """
+    dtype = x.dtype
+    m = tf.minimum(x, 0)
+    e = tf.exp(m)
+    if dtype == tf.float64:
+        negative = tf.constant(SCALE_ALPHA, dtype) * tf.math.expm1(m)
+    else:
+        p = tf.constant(SCALE_ALPHA * _EXPM1_OVER_X[-1], dtype)
+        for c in _EXPM1_OVER_X[-2::-1]:
+            p = p * m + tf.constant(SCALE_ALPHA * c, dtype)
+        negative = tf.where(m > _POLY_LIMIT, m * p, tf.constant(SCALE_ALPHA, dtype) * (e - 1))
+    return tf.where(x > 0, tf.constant(SCALE, dtype) * x, negative), e
+
+
+@tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
+def _selu_alpha_dropout_forward(x, seed, pattern, params):
+    threshold, a, b, dropped = params
+    compute = _compute_dtype(x.dtype)
+    h, _ = _selu_and_exp(tf.cast(x, compute))
+    y = tf.where(_keep_mask(x, seed, pattern, threshold),
+                 tf.constant(a, compute) * h + tf.constant(b, compute),
+                 tf.constant(dropped, compute))
+    return tf.cast(y, x.dtype)
+
+
+@tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
+def _selu_alpha_dropout_backward(x, dy, seed, pattern, params):
+    threshold, a, _, _ = params
     compute = _compute_dtype(x.dtype)
     xc = tf.cast(x, compute)
-    kept = tf.constant(a, compute) * xc + tf.constant(b, compute)
-    dropped = tf.constant(a * alpha_prime + b, compute)
-    return tf.cast(tf.where(keep, kept, dropped), x.dtype)
+    slope = tf.where(xc > 0, tf.constant(a * SCALE, compute),
+                     tf.constant(a * SCALE_ALPHA, compute) * tf.exp(tf.minimum(xc, 0)))
+    slope = tf.where(_keep_mask(x, seed, pattern, threshold), slope, tf.constant(0, compute))
+    return tf.cast(tf.cast(dy, compute) * slope, dy.dtype)
+
+
+def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
+    """``alpha_dropout(selu(x), rate, seed, ...)`` fused into one pass: for training only.
+
+    The training path of `selu_zoo.layers.SELUDense` with dropout. The forward (SELU, exact
+    as `selu`; mask; ``alpha'`` substitution; affine correction) is one XLA-compiled loop, and
+    so is the backward (``dy * a * keep * selu'(x)``, the derivative computed from the input,
+    the mask regenerated from the seed). Being XLA-compiled, it must not be reached by a
+    serving graph: use `selu` / `selu_dense` there (the layers do).
+
+    Args:
+      x: floating tensor (the pre-activation).
+      rate: drop probability in (0, 1); use `selu` for 0.
+      seed: as in `alpha_dropout`.
+      noise_shape: as in `alpha_dropout`.
+      mean: the fixed-point mean of the SELU output.
+      variance: the fixed-point variance of the SELU output.
+
+    Returns:
+      A tensor of x's shape and dtype.
+
+    Raises:
+      TypeError: if x is not floating point.
+      ValueError: if rate is not in (0, 1) or noise_shape does not match x's rank.
+    """
+    rate = theory.validate_rate(rate)
+    if rate == 0.0:
+        raise ValueError("selu_alpha_dropout needs a rate in (0, 1); use selu for rate 0")
+    x = _as_floating(x)
+    params, pattern, seed = _dropout_arguments(x, rate, seed, noise_shape, mean, variance)
+
+    @tf.custom_gradient
+    def _fused(x):
+        def grad(dy):
+            return _selu_alpha_dropout_backward(x, dy, seed, pattern, params)
+
+        return _selu_alpha_dropout_forward(x, seed, pattern, params), grad
+
+    return _fused(x)

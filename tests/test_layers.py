@@ -211,3 +211,23 @@ def test_layers_train_under_jit_compile():
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def _reaches_xla(concrete_function):
+    """Whether a traced graph (or any function it calls) is marked for XLA compilation."""
+    graph_def = concrete_function.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        if function.attr["_XlaMustCompile"].b:
+            return True
+        nodes.extend(function.node_def)
+    return any(node.attr["_XlaMustCompile"].b for node in nodes)
+
+
+def test_inference_graph_reaches_no_xla_but_training_does():
+    model = _all_layers_model()
+    spec = tf.TensorSpec([None, 6, 8], tf.float32)
+    inference = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    assert not _reaches_xla(inference)  # what a SavedModel for TF Serving would contain
+    training = tf.function(lambda x: model(x, training=True)).get_concrete_function(spec)
+    assert _reaches_xla(training)  # the fused dropout path, and the check itself works

@@ -219,3 +219,120 @@ def test_alpha_dropout_keeps_dtype_and_gradient_is_a_times_mask(run_mode):
         kept = dy.numpy().astype(np.float64) != 0
         assert 0.6 < kept.mean() < 0.8
         np.testing.assert_allclose(dy.numpy().astype(np.float64)[kept], a, rtol=1e-2)
+
+
+# --- the fast dropout path: mask generator, quantized rate, fused SELU + alpha dropout -------
+
+def _dropped_mask(y, rate):
+    """Which units alpha_dropout set to its dropped value."""
+    from selu_zoo import theory
+
+    a, b, alpha_prime = theory.alpha_dropout_parameters(
+        1 - ops.alpha_dropout_keep_probability(rate))
+    return np.isclose(np.asarray(y, np.float64), a * alpha_prime + b, rtol=0, atol=1e-6)
+
+
+def test_keep_probability_is_rate_quantized_to_2_pow_32():
+    for rate in (0.05, 0.1, 0.5, 1e-9, 0.999):
+        q = ops.alpha_dropout_keep_probability(rate)
+        assert abs((1 - q) - rate) <= 2.0**-33 or rate < 2.0**-32
+        assert (1 - q) * 2**32 == round((1 - q) * 2**32)  # a multiple of 2**-32
+    assert 0 < 1 - ops.alpha_dropout_keep_probability(1e-12) <= 2.0**-32  # never 0 for rate > 0
+
+
+def test_mask_bits_look_independent():
+    """Drop fraction, neighbour and consecutive-seed correlations at rate 0.5 on 1e6 units."""
+    x = tf.zeros([1_000_000])
+    n = x.shape[0]
+    masks = [_dropped_mask(ops.alpha_dropout(x, 0.5, seed=tf.constant([3, step])), 0.5)
+             for step in range(3)]
+    for m in masks:
+        assert abs(m.mean() - 0.5) < 5 * 0.5 / np.sqrt(n)
+        centered = m - m.mean()
+        lag1 = np.mean(centered[1:] * centered[:-1]) / centered.var()
+        assert abs(lag1) < 5 / np.sqrt(n)
+    for m1, m2 in ((masks[0], masks[1]), (masks[1], masks[2])):  # SeedGenerator-like steps
+        assert abs(np.corrcoef(m1, m2)[0, 1]) < 5 / np.sqrt(n)
+
+
+def test_alpha_dropout_same_mask_in_every_mode(run_mode):
+    x = tf.random.stateless_normal([64, 33], seed=[1, 2])
+    expected = ops.alpha_dropout(x, 0.3, seed=5).numpy()
+    np.testing.assert_array_equal(
+        run_mode(lambda x: ops.alpha_dropout(x, 0.3, seed=5))(x).numpy(), expected)
+
+
+def test_alpha_dropout_rejects_bad_seed():
+    with pytest.raises(ValueError, match="seed"):
+        ops.alpha_dropout(tf.ones([3]), 0.5, seed=tf.constant([1, 2, 3]))
+
+
+def _selu_alpha_dropout_and_gradient(x, rate=0.2, seed=9, **kwargs):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.selu_alpha_dropout(x, rate, seed, **kwargs)
+    return y, tape.gradient(y, x)
+
+
+def test_fused_selu_is_exact_in_float32():
+    """The fused training SELU (exp plus a polynomial near 0) against float64, under XLA."""
+    from selu_zoo.ops import _selu_and_exp
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([float32_inputs(), -rng.uniform(0, 3, 200_000),
+                        -np.logspace(-37.9, 1.9, 20_000), [-0.7, np.nextafter(-0.7, 0)]])
+    x = x.astype(np.float32)
+    h, e = tf.function(_selu_and_exp, jit_compile=True)(tf.constant(x))
+    x64 = x.astype(np.float64)
+    assert_relative_close(h.numpy(), selu_reference(x64), 3e-7, F32_TINY)
+    slope = np.where(x64 > 0, SCALE, SCALE * ALPHA * e.numpy())
+    assert_relative_close(slope, selu_derivative_reference(x64), 3e-7, F32_TINY)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_selu_alpha_dropout_is_alpha_dropout_of_selu(dtype, run_mode):
+    from selu_zoo import theory
+
+    rate = 0.2
+    x = tf.constant(float32_inputs()[np.isfinite(float32_inputs())][:1200].clip(-30, 30), dtype)
+    y, dx = run_mode(_selu_alpha_dropout_and_gradient)(x)
+    assert y.dtype == dtype and dx.dtype == dtype
+    a, b, alpha_prime = theory.alpha_dropout_parameters(1 - ops.alpha_dropout_keep_probability(rate))
+    x64 = x.numpy().astype(np.float64)
+    y64, dx64 = y.numpy().astype(np.float64), dx.numpy().astype(np.float64)
+    # the mask is alpha_dropout's for that seed: the dropout ops share one generator
+    dropped = _dropped_mask(ops.alpha_dropout(tf.zeros(x.shape), rate, seed=9), rate)
+    assert 0.1 < dropped.mean() < 0.3
+    np.testing.assert_array_equal(dx64[dropped], 0.0)
+    finfo = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
+    eps, tiny = float(finfo.eps), float(finfo.tiny)  # below tiny, float16 is subnormal
+    np.testing.assert_allclose(y64[dropped], a * alpha_prime + b, rtol=eps)
+    np.testing.assert_allclose(y64[~dropped], a * selu_reference(x64[~dropped]) + b,
+                               rtol=2 * eps, atol=2 * eps)
+    np.testing.assert_allclose(dx64[~dropped], a * selu_derivative_reference(x64[~dropped]),
+                               rtol=2 * eps, atol=tiny)
+
+
+def test_selu_alpha_dropout_gradient_matches_numerical_jacobian():
+    x = tf.constant([-5.0, -1.3, -0.2, 0.4, 2.5, -0.01, 0.7, 1.1], tf.float64)
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda x: ops.selu_alpha_dropout(x, 0.4, seed=3), [x])
+    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-8)
+
+
+def test_selu_alpha_dropout_keeps_the_fixed_point():
+    x = tf.random.stateless_normal([1_000_000], seed=[8, 9])  # selu(x) has mean 0, variance 1
+    y = ops.selu_alpha_dropout(x, 0.1, seed=4).numpy().astype(np.float64)
+    reference = ops.selu(x).numpy().astype(np.float64)
+    assert abs(y.mean() - reference.mean()) < 0.01
+    assert abs(y.var() / reference.var() - 1.0) < 0.02
+
+
+def test_selu_alpha_dropout_noise_shape_and_rate_checks():
+    y = ops.selu_alpha_dropout(tf.ones([4, 6, 5]), 0.5, seed=3, noise_shape=(None, 1, None))
+    y = y.numpy()
+    np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1, :], y.shape))
+    with pytest.raises(ValueError, match="rate"):
+        ops.selu_alpha_dropout(tf.ones([3]), 0.0, seed=1)
+    with pytest.raises(ValueError, match="noise_shape"):
+        ops.selu_alpha_dropout(tf.ones([3, 2]), 0.1, seed=1, noise_shape=(None,))

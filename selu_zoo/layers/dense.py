@@ -9,8 +9,10 @@ from selu_zoo import ops, theory
 class SELUDense(keras.layers.Layer):
     """A self-normalizing dense block: ``alpha_dropout(selu(x @ kernel + bias))``.
 
-    The matmul, bias and SELU run as `selu_zoo.ops.selu_dense` (a fused forward and an
-    XLA-compiled backward); alpha dropout follows when ``dropout_rate > 0`` and training.
+    In inference the matmul, bias and SELU run as `selu_zoo.ops.selu_dense` (no XLA in the
+    forward, so exported models serve anywhere). In training the matmul and bias are followed
+    by `selu_zoo.ops.selu_alpha_dropout` when ``dropout_rate > 0``: SELU and alpha dropout
+    fused into one XLA-compiled pass, with a one-multiply backward.
     Weights default to LeCun normal (variance 1/fan_in), which self-normalization needs;
     Keras' own ``Dense`` defaults to Glorot.
 
@@ -61,10 +63,15 @@ class SELUDense(keras.layers.Layer):
     def call(self, inputs, training=False):
         kernel = keras.ops.cast(self.kernel, self.compute_dtype)
         bias = None if self.bias is None else keras.ops.cast(self.bias, self.compute_dtype)
-        outputs = ops.selu_dense(inputs, kernel, bias)
-        if training and self.dropout_rate > 0:
-            outputs = ops.alpha_dropout(outputs, self.dropout_rate, self.seed_generator)
-        return outputs
+        if not training or self.dropout_rate == 0:
+            return ops.selu_dense(inputs, kernel, bias)
+        # Training with dropout: the matmul and bias stay TensorFlow kernels (oneDNN);
+        # SELU, mask, alpha' and the affine correction are one XLA-compiled pass. Never
+        # reached by inference, which keeps the XLA-free `selu_dense`.
+        z = keras.ops.matmul(inputs, kernel)
+        if bias is not None:
+            z = keras.ops.add(z, bias)
+        return ops.selu_alpha_dropout(z, self.dropout_rate, self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -1,0 +1,74 @@
+"""Smoke test of the benchmark suite: one small group, tiny sizes, files and fields only.
+
+Benchmarks are measured, never asserted: nothing here looks at a timing's value.
+"""
+
+import json
+
+import pytest
+
+from benchmarks import harness, selu_op
+
+TINY = harness.Settings(repeats=2, warmup=1, min_sample_s=0.001, budget_s=1.0, mode="quick")
+
+
+@pytest.fixture(scope="module")
+def selu_results(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("results")
+    result = harness.run_group("selu", selu_op, TINY, size=4096)
+    json_path = harness.write_group(result, output_dir)
+    markdown, _ = harness.write_report(output_dir, order=["selu"], note="test run")
+    return output_dir, json_path, markdown
+
+
+def test_group_json_has_machine_versions_and_candidate_statistics(selu_results):
+    _, json_path, _ = selu_results
+    with open(json_path) as file:
+        result = json.load(file)
+    assert result["group"] == "selu" and result["mode"] == "quick"
+    assert result["machine"]["cpu_model"] and result["machine"]["cpu_cores"] >= 1
+    for library in ("python", "tensorflow", "keras", "numpy", "torch"):
+        assert library in result["versions"]  # torch is None when not installed
+    assert result["versions"]["tensorflow"] and result["versions"]["keras"]
+    names = [c["name"] for c in result["comparisons"]]
+    assert names == ["SELU, forward, graph", "SELU, forward, XLA",
+                     "SELU, forward+backward, graph", "SELU, forward+backward, XLA"]
+    for comparison in result["comparisons"]:
+        assert comparison["params"]["elements"] == 4096
+        candidates = {c["name"]: c for c in comparison["candidates"]}
+        assert set(candidates) == {"floor x*c1+c2", "selu_zoo.ops.selu", "tf.nn.selu",
+                                   "keras.activations.selu"}
+        for entry in candidates.values():
+            assert 0 < entry["min_s"] <= entry["median_s"] <= entry["max_s"]
+            assert entry["repeats"] == 2 and entry["calls_per_sample"] >= 1
+            assert set(entry["speed_vs"]) == set(comparison["references"])
+            assert set(entry["cpu_speed_vs"]) == set(comparison["references"])
+            assert entry["cpu_median_s"] >= 0
+        for reference in comparison["references"]:
+            assert candidates[reference]["speed_vs"][reference] == pytest.approx(1.0)
+
+
+def test_markdown_report_lists_every_candidate(selu_results):
+    _, _, markdown = selu_results
+    text = open(markdown).read()
+    assert "test run" in text and "## SELU op (`selu`)" in text
+    assert text.count("| selu_zoo.ops.selu |") == 4
+    assert "speed vs floor x*c1+c2" in text
+
+
+def test_report_keeps_other_groups_and_skips_cleanly(selu_results, tmp_path):
+    output_dir, _, _ = selu_results
+
+    class Unavailable:
+        TITLE = "needs something missing"
+
+        @staticmethod
+        def build(settings):
+            raise harness.Skip("missing for the test")
+
+    skipped = harness.run_group("unavailable", Unavailable, TINY)
+    assert skipped["skipped"] == "missing for the test" and "comparisons" not in skipped
+    harness.write_group(skipped, output_dir)
+    markdown, _ = harness.write_report(output_dir, order=["selu"])
+    text = open(markdown).read()
+    assert "Skipped: missing for the test" in text and "## SELU op" in text
