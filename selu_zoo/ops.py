@@ -360,19 +360,30 @@ def _resolve_noise_shape(x, pattern):
 
 
 def _draw_seed(seed):
-    """A shape-[2] int64 seed from an int, pair or `keras.random.SeedGenerator`."""
+    """A shape-[2] int64 seed from an int, pair or `keras.random.SeedGenerator`.
+
+    Under a ``tf.distribute`` strategy with several replicas, the replica id is folded into
+    the high 32 bits of the second word, so replicas draw different masks (a mirrored
+    SeedGenerator has the same state on every replica; its steps only move the low bits).
+    """
     import keras  # local: keeps ops importable without touching Keras' global state
 
     if isinstance(seed, keras.random.SeedGenerator):
-        return tf.cast(seed.next(), tf.int64)
-    if isinstance(seed, int):
-        return tf.constant([seed, 0], tf.int64)
-    seed = tf.convert_to_tensor(seed)
-    if seed.shape != (2,) or not seed.dtype.is_integer:
-        raise ValueError(f"seed must be an int, a shape-[2] integer tensor or a "
-                         f"keras.random.SeedGenerator, got {seed.dtype.name} of shape "
-                         f"{seed.shape}")
-    return tf.cast(seed, tf.int64)
+        seed = tf.cast(seed.next(), tf.int64)
+    elif isinstance(seed, int):
+        seed = tf.constant([seed, 0], tf.int64)
+    else:
+        seed = tf.convert_to_tensor(seed)
+        if seed.shape != (2,) or not seed.dtype.is_integer:
+            raise ValueError(f"seed must be an int, a shape-[2] integer tensor or a "
+                             f"keras.random.SeedGenerator, got {seed.dtype.name} of shape "
+                             f"{seed.shape}")
+        seed = tf.cast(seed, tf.int64)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
+        seed = seed + tf.stack([tf.constant(0, tf.int64), replica * 2**32])
+    return seed
 
 
 def _keep_mask(x, seed, pattern, threshold):

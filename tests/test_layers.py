@@ -231,3 +231,23 @@ def test_inference_graph_reaches_no_xla_but_training_does():
     assert not _reaches_xla(inference)  # what a SavedModel for TF Serving would contain
     training = tf.function(lambda x: model(x, training=True)).get_concrete_function(spec)
     assert _reaches_xla(training)  # the fused dropout path, and the check itself works
+
+
+def test_replicas_of_a_mirrored_strategy_draw_different_masks(tmp_path):
+    script = (
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "import numpy as np, selu_zoo\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "with strategy.scope():\n"
+        "    layer = selu_zoo.layers.AlphaDropout(0.5, seed=3)\n"
+        "out = strategy.run(lambda: layer(tf.ones([64, 64]), training=True))\n"
+        "a, b = [v.numpy() for v in strategy.experimental_local_results(out)]\n"
+        "print('DIFFERENT' if not np.array_equal(a, b) else 'SAME')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path,
+                            env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "DIFFERENT" in result.stdout
