@@ -10,8 +10,10 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models import registry
+from selu_zoo.export import check_serving_graph
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "train.py")
@@ -52,6 +54,17 @@ def test_every_model_trains_and_exports(model_name, tmp_path, data_dir):
     assert (exports / f"{model_name}.tflite").is_file()
     loaded = keras.models.load_model(exports / f"{model_name}.keras")
     assert loaded.name == model_name
+    check_serving_graph(str(exports / "1"))  # no XLA, only core ops: stock TF Serving loads it
+    serving = tf.saved_model.load(str(exports / "1"))
+    signature = serving.signatures["serving_default"]
+    (name, spec), = signature.structured_input_signature[1].items()
+    batch = np.zeros((3, *spec.shape[1:]), spec.dtype.as_numpy_dtype)
+    outputs = signature(**{name: tf.constant(batch)})
+    expected = loaded.predict(batch, verbose=0)
+    served = outputs["x_mean"] if model_name == "snn_vae" else outputs["logits"]
+    if model_name == "snn_vae":
+        expected = tf.sigmoid(expected).numpy()
+    np.testing.assert_allclose(served.numpy(), expected, rtol=1e-5, atol=1e-5)
     if model_name == "snn_vae":
         assert (work / "vae_samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The log ends with where everything is and the test metrics.
