@@ -1,6 +1,5 @@
 """models/ and configs/: registry, builders, training, save/load, self-normalization, VAE, RNN."""
 
-import dataclasses
 import importlib
 import math
 import os
@@ -13,26 +12,13 @@ import numpy as np
 import pytest
 
 import selu_zoo
+from selu_zoo.datasets import DatasetInfo
 from models import MODEL_NAMES, build_model, compile_model, get_builder
 from models import registry
 from models import vae as vae_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DIGITS_NAMES = ("snn_vae", "snn_rnn", "snn_cnn")
-
-
-@dataclasses.dataclass
-class DatasetInfo:
-    """Stand-in with the fields of `selu_zoo.datasets.DatasetInfo`."""
-
-    name: str
-    task: str
-    num_classes: int | None
-    feature_shape: tuple
-    num_examples: dict
-    mean: np.ndarray
-    variance: np.ndarray
-    label_names: tuple | None
 
 
 def _config(name, **overrides):
