@@ -239,9 +239,8 @@ def image_grid(images, columns):
 def vae_images(model, probe_inputs, noise, image_shape):
     """Reconstructions of ``probe_inputs`` and decodings of ``noise`` as images in [0, 1].
 
-    Works on any model that follows the zoo's VAE layout: nested models named ``"encoder"``
-    (features -> [z_mean, z_log_var]) and ``"decoder"`` (z -> ``x_logits`` for a Bernoulli
-    likelihood, else the mean).
+    Uses the exported ``encode`` and ``decode`` endpoints (`selu_zoo.export.describe`), so it
+    works on any model with the zoo's VAE layout, and shows exactly what serving returns.
 
     Args:
       model: the VAE.
@@ -252,16 +251,18 @@ def vae_images(model, probe_inputs, noise, image_shape):
     Returns:
       Tuple ``(originals, reconstructions, samples)`` of float arrays shaped ``(n, *image_shape)``.
     """
-    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    bernoulli = any(layer.name == "x_logits" for layer in decoder.layers)
+    from selu_zoo.export import describe  # noqa: PLC0415  (export imports the TFLite tooling)
 
-    def decode(z):
-        out = decoder(z, training=False)
-        return tf.sigmoid(out) if bernoulli else out
+    signatures = describe(model)
+    encode, decode = signatures.endpoint("encode").fn, signatures.endpoint("decode").fn
+    z_mean = encode(tf.convert_to_tensor(probe_inputs, tf.float32))["z_mean"]
+    reconstructions = decode(z_mean)["x_mean"]
+    samples = decode(tf.convert_to_tensor(noise, tf.float32))["x_mean"]
 
-    z_mean = encoder(probe_inputs, training=False)[0]
-    as_images = lambda x: np.reshape(np.asarray(x, np.float32), (-1, *image_shape))  # noqa: E731
-    return as_images(probe_inputs), as_images(decode(z_mean)), as_images(decode(noise))
+    def as_images(x):
+        return np.reshape(np.asarray(x, np.float32), (-1, *image_shape))
+
+    return as_images(probe_inputs), as_images(reconstructions), as_images(samples)
 
 
 class VAEImageLogger(keras.callbacks.Callback):

@@ -126,3 +126,23 @@ def test_image_grid_tiles_row_major():
     assert grid.shape == (4, 9, 1) and grid.dtype == np.uint8
     assert grid[0, 3, 0] == round(255 / 4) and grid[2, 0, 0] == round(3 * 255 / 4)
     assert grid[2, 6, 0] == 0  # padding
+
+
+def test_vae_images_shapes_and_range():
+    from configs import snn_vae
+    from models import build_model
+    from selu_zoo.callbacks import vae_images
+    from selu_zoo.datasets import DatasetInfo
+
+    info = DatasetInfo("digits-like", "classification", 10, (64,), {"train": 1},
+                       np.full(64, 0.3), np.full(64, 0.1), None)
+    model = build_model("snn_vae", snn_vae.get_config(), info)
+    x = np.random.default_rng(0).uniform(size=(5, 64)).astype("float32")
+    noise = np.random.default_rng(1).normal(size=(3, 8)).astype("float32")
+    originals, reconstructions, samples = vae_images(model, x, noise, (8, 8))
+    assert originals.shape == reconstructions.shape == (5, 8, 8) and samples.shape == (3, 8, 8)
+    np.testing.assert_array_equal(originals, x.reshape(5, 8, 8))
+    for images in (reconstructions, samples):  # Bernoulli means
+        assert images.min() >= 0 and images.max() <= 1
+    decoded = model.get_layer("decoder")(noise)
+    np.testing.assert_allclose(samples.reshape(3, 64), tf.sigmoid(decoded).numpy(), rtol=1e-6)
