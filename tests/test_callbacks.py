@@ -33,7 +33,7 @@ def test_statistics_match_a_manual_probe_and_layers_are_restored():
     stats = activation_statistics(model, x)
     assert len(stats) == 8
     second = model.layers[2]
-    manual = keras.Model(model.inputs, second.output)(x).numpy().astype(np.float64)
+    manual = keras.Model(model.input, second.output)(x).numpy().astype(np.float64)
     np.testing.assert_allclose(stats[second.name], (manual.mean(), manual.var()), rtol=1e-5,
                                atol=1e-7)
     assert "call" not in vars(second)  # the wrapper is gone
