@@ -250,9 +250,10 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
 
     model = keras.models.load_model(best.filepath)
     test_metrics = model.evaluate(splits["test"], return_dict=True, verbose=0)
+    test_arrays = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
+                                       data_dir=data_dir)
     if vae:  # Keras' loss uses the posterior mean in inference; the ELBO samples z ~ q(z|x).
-        x_test, _ = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
-                                         data_dir=data_dir)
+        x_test = test_arrays[0]
         test_metrics["elbo"] = -float(np.mean(vae_models.negative_elbo(
             model, x_test, loss=vae_models.reconstruction_loss(config, reduction=None),
             num_samples=_ELBO_SAMPLES, seed=config.seed)))
@@ -274,7 +275,7 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
         artifacts["vae_png"] = _write_vae_png(model, probe, config, info,
                                               os.path.join(workdir, "vae_samples.png"))
     if export_dir is not None:
-        artifacts.update(_export(model, model_name, config, export_dir, data_dir,
+        artifacts.update(_export(model, model_name, config, export_dir, data_dir, test_arrays,
                                  keep_versions, serving_base_path))
     logging.info("test metrics of %s on %s: %s", model_name, config.dataset,
                  ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
@@ -283,12 +284,13 @@ def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir
     return {"chief": True, "metrics": metrics, "artifacts": artifacts}
 
 
-def _export(model, model_name, config, export_dir, data_dir, keep_versions, serving_base_path):
-    feature_shape = config.get("feature_shape")
-    x_train, _ = datasets.load_arrays(config.dataset, "train", feature_shape=feature_shape,
+def _export(model, model_name, config, export_dir, data_dir, test_arrays, keep_versions,
+            serving_base_path):
+    """Exports with train-split representative data and the test split for verification."""
+    x_train, _ = datasets.load_arrays(config.dataset, "train",
+                                      feature_shape=config.get("feature_shape"),
                                       data_dir=data_dir)
-    x_test, y_test = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
-                                          data_dir=data_dir)
+    x_test, y_test = test_arrays
     result = export.export_all(
         model, export_dir, model_name,
         representative_data=x_train[:_REPRESENTATIVE_EXAMPLES],
