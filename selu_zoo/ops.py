@@ -23,7 +23,7 @@ How the ops are built, and why:
   element-wise loop: the random mask, the ``alpha'`` substitution, the affine correction and,
   for `selu_alpha_dropout`, the SELU and its derivative. See "Alpha dropout" below.
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
-  within half an ulp of their own rounding of the exact value; outputs keep the input dtype.
+  within one ulp of the exact value (tested); outputs keep the input dtype.
 * Second-order gradients of `selu` work: its backward is itself differentiable.
 * Inside `tflite_lowering()` (a trace-time switch used only by `selu_zoo.export`), `selu` and
   `selu_dense` trace to ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)`` instead: the
@@ -49,6 +49,11 @@ _HALF_DTYPES = (tf.float16, tf.bfloat16)
 def _compute_dtype(dtype):
     """The dtype the math runs in: float32 for half types, the dtype itself otherwise."""
     return tf.float32 if dtype in _HALF_DTYPES else dtype
+
+
+def _in_compute_dtype(fn, x):
+    """``fn(x)`` evaluated in `_compute_dtype` and cast back to x's dtype."""
+    return tf.cast(fn(tf.cast(x, _compute_dtype(x.dtype))), x.dtype)
 
 
 def _as_floating(x, what="x"):
@@ -124,16 +129,13 @@ def _selu_elu_math(x):
     each branch; it lowers to ELU, GREATER, SELECT_V2 and MUL, which a following
     FULLY_CONNECTED cannot duplicate to fuse an activation (a ``relu`` branch would).
     """
-    compute = _compute_dtype(x.dtype)
-    xc = tf.cast(x, compute)
-    scale = tf.where(xc > 0, tf.constant(SCALE, compute), tf.constant(SCALE_ALPHA, compute))
-    return tf.cast(tf.nn.elu(xc) * scale, x.dtype)
+    scale = tf.where(x > 0, tf.constant(SCALE, x.dtype), tf.constant(SCALE_ALPHA, x.dtype))
+    return tf.nn.elu(x) * scale
 
 
 @tf.function(autograph=False, reduce_retracing=True)
 def _selu_forward(x):
-    compute = _compute_dtype(x.dtype)
-    return tf.cast(_selu_math(tf.cast(x, compute)), x.dtype)
+    return _in_compute_dtype(_selu_math, x)
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
@@ -166,7 +168,7 @@ def selu(x):
     """
     x = _as_floating(x)
     if _tflite_lowering_active():
-        return _selu_elu_math(x)
+        return _in_compute_dtype(_selu_elu_math, x)
     return _selu_with_gradient(x)
 
 
@@ -179,9 +181,7 @@ def selu_derivative(x):
     Returns:
       A tensor of x's shape and dtype.
     """
-    x = _as_floating(x)
-    compute = _compute_dtype(x.dtype)
-    return tf.cast(_selu_derivative_math(tf.cast(x, compute)), x.dtype)
+    return _in_compute_dtype(_selu_derivative_math, _as_floating(x))
 
 
 # --- Dense + bias + SELU as one op ---------------------------------------------------------
@@ -196,8 +196,7 @@ def _flatten_leading(x):
 @tf.function(autograph=False, reduce_retracing=True)
 def _selu_dense_forward(x, kernel, bias):
     z = tf.nn.bias_add(tf.matmul(x, kernel), bias)  # matmul broadcasts leading dimensions
-    compute = _compute_dtype(z.dtype)
-    return tf.cast(_selu_math(tf.cast(z, compute)), z.dtype), z
+    return _in_compute_dtype(_selu_math, z), z
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
@@ -245,7 +244,7 @@ def selu_dense(x, kernel, bias=None):
     bias = (tf.zeros(tf.shape(kernel)[-1:], x.dtype) if bias is None
             else tf.convert_to_tensor(bias, dtype=x.dtype))
     if _tflite_lowering_active():
-        return _selu_elu_math(tf.nn.bias_add(tf.matmul(x, kernel), bias))
+        return _in_compute_dtype(_selu_elu_math, tf.nn.bias_add(tf.matmul(x, kernel), bias))
     return _selu_dense_with_gradient(x, kernel, bias)
 
 

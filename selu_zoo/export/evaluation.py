@@ -175,12 +175,6 @@ def max_abs_diffs(outputs, reference):
             for key, per_output in reference.items()}
 
 
-def _softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _classes(logits):
     return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 \
         else np.argmax(logits, axis=-1)

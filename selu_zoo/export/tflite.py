@@ -27,8 +27,6 @@ FILE_SUFFIXES = {"float32": ".tflite", "float16": ".f16.tflite", "int8": ".int8.
 
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
                   if not name.startswith("_")}
-_TENSOR_TYPE_NAMES = {code: name for name, code in vars(schema.TensorType).items()
-                      if not name.startswith("_")}
 _FLOAT_TYPES = (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
 _QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
 
@@ -217,7 +215,3 @@ def run_signature(interpreter, signature_key, inputs, batch_size=256):
         for name, value in runner(**batch).items():
             chunks[name].append(np.array(value))
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
-
-
-def tensor_type_name(code):
-    return _TENSOR_TYPE_NAMES.get(code, str(code))
