@@ -273,3 +273,129 @@ def check_writable(directory, what):
         raise
     except (OSError, tf.errors.OpError) as error:
         raise StorageError(f"{what}={directory} is not writable: {_reason(error)}") from None
+
+
+# --- Exclusive creation, modification times, moving trees ---------------------------------
+# Added for selu_zoo.export.publish (locks, leases, commits on stores without directory
+# rename); generic, so other code may use them too.
+
+
+def create_exclusive(path, content):
+    """Creates the file ``path`` holding ``content``, unless it exists.
+
+    On a local filesystem (NFS included) the content is written to a temporary sibling and
+    hard-linked to ``path``: ``link(2)`` fails if ``path`` exists, so of two processes at
+    once exactly one succeeds, and readers never see a partial file (the NFS-safe way that
+    ``open(2)`` documents, link count check included). Filesystems without
+    hard links fall back to ``open(O_CREAT | O_EXCL)``. Elsewhere (object stores) it is best
+    effort: check, write, read back; a writer that reads back other content loses, but two
+    writers whose checks both come before either write can both win. Pass content that is
+    unique to the caller (a random token) so the read-back means something.
+
+    Args:
+      path: the file; its folder must exist.
+      content: ``bytes`` or ``str`` (UTF-8).
+
+    Raises:
+      FileExistsError: if ``path`` exists (or another writer won).
+      StorageError: for other failures.
+    """
+    path = os.fspath(path)
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    taken = FileExistsError(errno.EEXIST, "already exists", path)
+    if not is_local(path):
+        if gfile.exists(path):
+            raise taken
+        with reported("create", path):
+            with gfile.GFile(path, "wb") as f:
+                f.write(data)
+        if read_bytes(path) != data:
+            raise taken
+        return
+    temp = temporary_sibling(path)
+    try:
+        with reported("create", path), open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, path)
+            return
+        except FileExistsError:
+            if os.stat(temp).st_nlink == 2:  # NFS: the link was made, its reply was lost
+                return
+            raise taken from None
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise StorageError(f"cannot create {path}: {_reason(error)}") from error
+        try:  # no hard links here
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise taken from None
+        with reported("create", path), os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(temp)
+
+
+def mtime(path):
+    """When ``path`` was last modified, in seconds since the epoch, as the storage reports it.
+
+    Returns:
+      A float, or None if ``path`` does not exist or the filesystem keeps no times
+      (``ram://`` reports 0).
+    """
+    try:
+        seconds = gfile.stat(os.fspath(path)).mtime_nsec / 1e9
+    except (OSError, tf.errors.OpError):
+        return None
+    return seconds or None
+
+
+def newest_mtime(path):
+    """The latest `mtime` of ``path`` and everything under it; None if none is known."""
+    path = os.fspath(path)
+    times = [mtime(path)]
+    if gfile.isdir(path):
+        with contextlib.suppress(OSError, tf.errors.OpError):
+            for directory, subdirs, files in gfile.walk(path):
+                times += [mtime(join(directory, name)) for name in subdirs + files]
+    return max((t for t in times if t is not None), default=None)
+
+
+def move_tree(source, target, last=()):
+    """Moves every file under the folder ``source`` to the same place under ``target``.
+
+    For filesystems whose directory rename is missing or broken: object stores copy each
+    object anyway, and ``ram://`` in TF 2.21 renames a folder without its files. It is not
+    atomic; ``last`` names files (relative paths) moved after all others, so a reader that
+    waits for them sees the rest complete. ``source`` is removed at the end.
+
+    Raises:
+      FileExistsError: if a file exists at its place under ``target``.
+      StorageError: for other failures.
+    """
+    source, target = os.fspath(source), os.fspath(target)
+    moves, final = [], []
+    with reported("list", source):
+        for directory, _, files in gfile.walk(source):
+            relative = posixpath.relpath(directory, source) if not is_local(source) \
+                else os.path.relpath(directory, source)
+            relative = "" if relative == "." else relative
+            makedirs(join(target, relative) if relative else target)
+            for name in files:
+                rel = join(relative, name) if relative else name
+                (final if rel in last else moves).append(rel)
+    for rel in moves + final:
+        destination = join(target, rel)
+        try:
+            gfile.rename(join(source, rel), destination, overwrite=False)
+        except tf.errors.AlreadyExistsError:
+            raise FileExistsError(errno.EEXIST, "already exists", destination) from None
+        except tf.errors.OpError as error:
+            raise StorageError(f"cannot move {join(source, rel)} to {destination}: "
+                               f"{_reason(error)}") from error
+    remove_tree(source)
