@@ -1,0 +1,305 @@
+"""``models.config`` for TensorFlow Serving: merged entry by entry, under a lock, never rebuilt.
+
+``<export_dir>/models.config`` is a text ``ModelServerConfig`` proto
+(``tensorflow_model_server --model_config_file=...``). It may hold other models' entries and
+fields written by hand (version policies, labels, logging), so an export parses it, adds or
+updates its own model's entry, and keeps everything else as it was. When nothing changes the
+file is not rewritten at all (its comments and layout stay); when it changes it is written in
+the proto's own text format, which drops comments.
+
+Writers take ``<export_dir>/.models.config.lock``, created exclusively (`storage.
+create_exclusive`: atomic on local filesystems and NFS, best effort on object stores) and
+holding host, pid, time and a random token. The lock is held for milliseconds; one older
+than `LOCK_STALE_SECONDS` (by the time it records and by the storage's mtime, whichever is
+later) belongs to a process that died and is broken. A writer checks that its token is
+still in the lock just before it writes, and starts over if it is not.
+"""
+
+import json
+import os
+import random
+import socket
+import time
+import uuid
+
+from absl import logging
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from selu_zoo import storage
+
+MODELS_CONFIG = "models.config"
+LOCK_NAME = ".models.config.lock"
+LOCK_STALE_SECONDS = 60.0
+LOCK_WAIT_SECONDS = 90.0
+_BROKEN = LOCK_NAME + ".broken-"
+_ATTEMPTS = 3
+
+
+def config_path(export_dir):
+    """``<export_dir>/models.config``."""
+    return storage.join(export_dir, MODELS_CONFIG)
+
+
+def parse_models_config(text, path):
+    """Parses ``models.config`` text.
+
+    Args:
+      text: the file's content (``bytes`` or ``str``).
+      path: the file, for messages.
+
+    Returns:
+      A ``ModelServerConfig`` with a ``model_config_list`` (empty text gives an empty list).
+
+    Raises:
+      CorruptFileError: if the text is not a ``ModelServerConfig``, uses
+        ``custom_model_config``, or lists a model twice.
+    """
+    try:
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    except (UnicodeDecodeError, text_format.ParseError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise storage.CorruptFileError(
+            f"{path} is not a valid ModelServerConfig text proto ({reason}); fix it, or move "
+            f"it away and export again to start a new one") from None
+    if config.WhichOneof("config") == "custom_model_config":
+        raise storage.CorruptFileError(
+            f"{path} uses custom_model_config; selu_zoo can only add its models to a "
+            f"model_config_list: convert the file, or export to another --export_dir")
+    names = [entry.name for entry in config.model_config_list.config]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise storage.CorruptFileError(
+            f"{path} lists model {twice[0]!r} more than once (TF Serving refuses that); "
+            f"remove all but one entry")
+    config.model_config_list.SetInParent()
+    return config
+
+
+def check_models_config(export_dir):
+    """Reads ``<export_dir>/models.config`` if it exists; run it before a long training run.
+
+    Returns:
+      The parsed ``ModelServerConfig``, or None if there is no file yet.
+
+    Raises:
+      CorruptFileError: as `parse_models_config`.
+      StorageError: if the file cannot be read.
+    """
+    path = config_path(export_dir)
+    if not storage.exists(path):
+        return None
+    return parse_models_config(storage.read_bytes(path), path)
+
+
+def model_entry(config, model_name):
+    """The ``ModelConfig`` of ``model_name`` in ``config``, or None."""
+    for entry in config.model_config_list.config:
+        if entry.name == model_name:
+            return entry
+    return None
+
+
+def pinned_versions(config, model_name):
+    """Versions of ``model_name`` that ``config`` names, which pruning must keep.
+
+    Those in ``model_version_policy { specific { versions: N } }`` and in ``version_labels``
+    (TF Serving refuses a label whose version is gone), of the model's entry and of every
+    other entry with the same ``base_path`` (an alias serving the same folder).
+
+    Returns:
+      A set of ints (empty for None).
+    """
+    if config is None:
+        return set()
+    own = model_entry(config, model_name)
+    pinned = set()
+    for entry in config.model_config_list.config:
+        if entry.name == model_name or (own is not None and entry.base_path == own.base_path):
+            pinned.update(entry.model_version_policy.specific.versions)
+            pinned.update(entry.version_labels.values())
+    return pinned
+
+
+def _base_path(export_dir, model_name, serving_base_path):
+    base = serving_base_path or (os.path.abspath(export_dir) if storage.is_local(export_dir)
+                                 else os.fspath(export_dir))
+    return base.rstrip("/") + "/" + model_name
+
+
+def merged(config, export_dir, model_name, serving_base_path=None):
+    """Adds or updates ``model_name``'s entry in ``config`` (in place).
+
+    A new entry gets ``base_path = (serving_base_path or the absolute export_dir) + "/" +
+    model_name`` and ``model_platform: "tensorflow"``. An existing entry keeps every field;
+    its ``base_path`` changes only when ``serving_base_path`` is given. Other entries are
+    untouched.
+
+    Returns:
+      Whether ``config`` changed.
+    """
+    entry = model_entry(config, model_name)
+    if entry is None:
+        config.model_config_list.config.add(
+            name=model_name, base_path=_base_path(export_dir, model_name, serving_base_path),
+            model_platform="tensorflow")
+        return True
+    if serving_base_path:
+        base_path = _base_path(export_dir, model_name, serving_base_path)
+        if entry.base_path != base_path:
+            entry.base_path = base_path
+            return True
+    return False
+
+
+def merge_model_entry(export_dir, model_name, serving_base_path=None):
+    """Adds or updates one model's entry in ``<export_dir>/models.config``, under the lock.
+
+    See `merged` for what changes. The file is written with `storage.atomic_write` only if it
+    changed (created if missing).
+
+    Args:
+      export_dir: the serving base folder (must exist).
+      model_name: the entry's name.
+      serving_base_path: the folder as the server sees it (e.g. ``/models`` in a container);
+        None keeps an existing entry's ``base_path``.
+
+    Returns:
+      The path of ``models.config``.
+
+    Raises:
+      CorruptFileError: if the existing file cannot be merged (see `parse_models_config`).
+      StorageError: if the lock cannot be taken within `LOCK_WAIT_SECONDS`, or writing fails.
+    """
+    path = config_path(export_dir)
+    for _ in range(_ATTEMPTS):
+        with ConfigLock(export_dir) as lock:
+            config = check_models_config(export_dir) or parse_models_config("", path)
+            if not merged(config, export_dir, model_name, serving_base_path):
+                return path
+            text = text_format.MessageToString(config)
+            if not lock.held():  # broken by someone who judged us dead: redo it under theirs
+                logging.warning("the lock %s was taken over; merging %s again", lock.path, path)
+                continue
+            storage.atomic_write(path, text)
+            return path
+    raise storage.StorageError(f"cannot update {path}: its lock {lock.path} was taken over "
+                               f"{_ATTEMPTS} times; is a clock far off on a host writing it?")
+
+
+def remove_leftovers(export_dir):
+    """Deletes what killed writers left in ``export_dir``: broken locks, old temporaries.
+
+    Temporaries of ``models.config`` count as left over once `LOCK_STALE_SECONDS` old.
+    The lock itself is left to `ConfigLock`, which breaks it when stale.
+    """
+    now = time.time()
+    temp_prefix = f"{storage.TEMP_PREFIX}{MODELS_CONFIG}-"
+    for name in storage.listdir(export_dir):
+        path = storage.join(export_dir, name)
+        if name.startswith(_BROKEN):
+            storage.remove(path)
+        elif name.startswith(temp_prefix):
+            modified = storage.mtime(path)
+            if modified is not None and now - modified > LOCK_STALE_SECONDS:
+                storage.remove(path)
+
+
+class ConfigLock:
+    """The lock on ``<export_dir>/models.config`` (a context manager; see the module doc)."""
+
+    def __init__(self, export_dir):
+        self.export_dir = export_dir
+        self.path = storage.join(export_dir, LOCK_NAME)
+        self.token = uuid.uuid4().hex
+
+    def acquire(self):
+        """Takes the lock, breaking a stale one; waits at most `LOCK_WAIT_SECONDS`.
+
+        Raises:
+          StorageError: if a live holder keeps it that long; the message names it.
+        """
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            content = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                  "time": time.time(), "token": self.token})
+            try:
+                storage.create_exclusive(self.path, content)
+                return self
+            except FileExistsError:
+                pass
+            holder = _read_lock(self.path)
+            if holder is None:  # released meanwhile
+                continue
+            age = _age(holder.get("time"), storage.mtime(self.path))
+            if age is not None and age > LOCK_STALE_SECONDS:
+                logging.warning("breaking the stale lock %s (%.0f s old, held by %s pid %s)",
+                                self.path, age, holder.get("host"), holder.get("pid"))
+                _break(self.export_dir, holder)
+                continue
+            if time.monotonic() > deadline:
+                held_for = "" if age is None else f" for {age:.0f} s"
+                raise storage.StorageError(
+                    f"cannot lock {self.path}: held by {holder.get('host', '?')} pid "
+                    f"{holder.get('pid', '?')}{held_for}; if no export is running there, "
+                    f"delete the file")
+            time.sleep(random.uniform(0.005, 0.05))
+
+    def held(self):
+        """Whether the lock file still holds this lock's token."""
+        holder = _read_lock(self.path)
+        return holder is not None and holder.get("token") == self.token
+
+    def release(self):
+        """Deletes the lock file if it is still this lock's."""
+        if self.held():
+            storage.remove(self.path)
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        self.release()
+        return False
+
+
+def _read_lock(path):
+    """The lock's JSON; ``{}`` if unreadable as such; None if there is no lock."""
+    try:
+        data = storage.read_bytes(path)
+    except storage.StorageError:
+        return None if not storage.exists(path) else {}
+    try:
+        holder = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _age(recorded, modified):
+    """Seconds since the later of two times (either may be unknown); None if both are."""
+    times = [t for t in (recorded, modified) if isinstance(t, (int, float))]
+    return time.time() - max(times) if times else None
+
+
+def _break(export_dir, holder):
+    """Removes the stale lock ``holder`` of ``export_dir``, and only that one.
+
+    The file is first renamed to a unique name (atomic locally), so of two processes breaking
+    it at once only one gets it; if what was renamed is not the lock judged stale (it was
+    released and taken again in between), it is put back.
+    """
+    path = storage.join(export_dir, LOCK_NAME)
+    moved = storage.join(export_dir, _BROKEN + uuid.uuid4().hex[:12])
+    try:
+        storage.rename(path, moved)
+    except storage.StorageError:
+        return  # gone: someone else broke or released it
+    taken = _read_lock(moved)
+    if taken is not None and taken.get("token") != holder.get("token"):
+        try:
+            storage.create_exclusive(path, storage.read_bytes(moved))
+        except (FileExistsError, storage.StorageError):
+            pass  # a new lock exists; its holder checks `held` before it writes
+    storage.remove(moved)
