@@ -334,7 +334,8 @@ def test_a_version_without_saved_model_pb_is_refused(tmp_path):
     ({"model_name": "9"}, "model_name"), ({"model_name": ".hidden"}, "model_name"),
     ({"model_name": "a/b"}, "model_name"), ({"keep_versions": 0}, "keep_versions"),
     ({"keep_versions": True}, "keep_versions"), ({"lease_seconds": 0}, "lease_seconds"),
-    ({"write_version": None}, "write_version")])
+    ({"write_version": None}, "write_version")],
+    ids=["digits", "hidden", "slash", "keep-0", "keep-bool", "lease-0", "not-callable"])
 def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message):
     arguments = {"export_dir": str(tmp_path / "e"), "model_name": "snn",
                  "write_version": _writer("x"), **kwargs}
@@ -452,7 +453,7 @@ def test_the_serving_base_path_is_kept_per_model(tmp_path):
     (b"\xff\xfe", "is not a valid ModelServerConfig"),
     ('custom_model_config { type_url: "x" }', "uses custom_model_config"),
     ('model_config_list { config { name: "snn" } config { name: "snn" } }', "more than once"),
-])
+], ids=["truncated", "unknown-field", "not-utf8", "custom_model_config", "duplicate-entry"])
 def test_a_bad_models_config_fails_before_the_long_part(tmp_path, text, message):
     path = tmp_path / "models.config"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -497,7 +498,8 @@ def test_breaking_a_lock_removes_only_the_stale_one(tmp_path):
 
 
 @pytest.mark.parametrize("step, warning", [("prune_versions", "could not prune old versions"),
-                                           ("remove_stale", "could not clean up")])
+                                           ("remove_stale", "could not clean up")],
+                         ids=["prune", "cleanup"])
 def test_failing_to_prune_or_clean_does_not_fail_an_export(tmp_path, monkeypatch, caplog, step,
                                                            warning):
     def broken(*args, **kwargs):

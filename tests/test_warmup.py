@@ -126,7 +126,7 @@ def test_non_local_paths_work():
     ([("", {"x": np.zeros(1)}, {"y": np.zeros(1)})], "signature_name"),
     ([("s", {}, {"y": np.zeros(1)})], "inputs must be a non-empty dict"),
     ([("s", {"x": np.zeros(1)}, None)], "outputs must be a non-empty dict"),
-])
+], ids=["none", "1001", "no-signature", "no-inputs", "no-outputs"])
 def test_bad_records_are_refused_and_nothing_is_written(tmp_path, records, message):
     with pytest.raises(ValueError, match=message):
         warmup.write_warmup_requests(str(tmp_path / "w"), "m", records)
