@@ -1,5 +1,6 @@
-"""Tests of selu_zoo.datasets.tabular: a user's CSV files as TFDS datasets."""
+"""Tests of selu_zoo.datasets.tabular: a user's CSV and .npz files as TFDS datasets."""
 
+import io
 import os
 
 import numpy as np
@@ -72,8 +73,10 @@ def test_parse_spec():
     assert tabular.parse_spec("csv:HTRU_2.csv") == ("HTRU_2.csv",)
     assert tabular.parse_spec("csv:a.csv, gs://b/v.csv ,c.csv") == (
         "a.csv", "gs://b/v.csv", "c.csv")
+    assert tabular.parse_spec("npz:x.npz") == ("x.npz",)
     assert tabular.is_csv("csv:a") and not tabular.is_csv("iris")
-    for bad in ("csv:", "csv:a,b", "csv:a,,c", "iris", "npz:a.npz"):
+    assert tabular.is_npz("npz:a") and not tabular.is_npz("csv:a")
+    for bad in ("csv:", "csv:a,b", "csv:a,,c", "iris"):
         with pytest.raises(ValueError):
             tabular.parse_spec(bad)
 
@@ -311,6 +314,29 @@ def test_ram_path(tmp_path):
     assert builder.info.metadata["paths"] == [path]
     assert sum(_sizes(builder).values()) == 20
     assert os.path.basename(os.path.dirname(builder.data_dir)).startswith("data_")
+
+
+def test_npz(tmp_path):
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x, y=np.array(["cat", "dog"] * 10))
+    path = tmp_path / "data.npz"
+    path.write_bytes(buffer.getvalue())
+    builder = tabular.prepare(f"npz:{path}", data_dir=str(tmp_path / "tfds"))
+    assert builder.info.features["label"].names == ["cat", "dog"]
+    assert builder.info.metadata["feature_names"] == ["x_0", "x_1", "x_2"]
+    for row, (_, features, label) in _by_line(builder).items():
+        np.testing.assert_array_equal(features, x[row])
+        assert label == row % 2
+    with pytest.raises(ValueError, match="^label_column does not apply"):
+        tabular.prepare_npz(str(path), CsvOptions(label_column=0), str(tmp_path / "tfds"))
+    np.savez(path, x=x)
+    with pytest.raises(CsvError, match=f"^{path}: no array 'y'"):
+        tabular.prepare_npz(str(path), data_dir=str(tmp_path / "tfds"))
+    x[3, 1] = np.nan
+    np.savez(path, x=x, y=np.arange(20) % 2)
+    with pytest.raises(CsvError, match=rf"^{path}, x\[3\] \(feature 1\): missing value"):
+        tabular.prepare_npz(str(path), data_dir=str(tmp_path / "tfds"))
 
 
 # --- bad files -----------------------------------------------------------------------

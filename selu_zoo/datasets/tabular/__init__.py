@@ -1,4 +1,4 @@
-"""A user's tabular files as TFDS datasets: CSV (``csv:PATH``).
+"""A user's tabular files as TFDS datasets: CSV (``csv:PATH``) and NumPy ``.npz`` (``npz:PATH``).
 
 ``csv:data.csv`` is one file split 60/20/20 (stratified for classification, random for
 regression, both seeded); ``csv:train.csv,validation.csv,test.csv`` gives the splits as
@@ -41,7 +41,7 @@ The prepared data is an ordinary TFDS dataset
 (``<data_dir>/selu_zoo_csv/<file stem>_<key>/1.0.0``),
 read with ``tfds.builder_from_directory``: features ``features`` (float32 vector),
 ``label`` (``ClassLabel``, or float32 scalar for regression) and ``row`` (the example's
-line in its CSV file); ``supervised_keys`` are
+line in its CSV file, or its index in the ``.npz`` arrays); ``supervised_keys`` are
 ``("features", "label")``; ``info.metadata`` records the feature names, the label column,
 the task, the class names, the sources and their hashes (see `prepare_csv`).
 
@@ -52,7 +52,7 @@ examples in memory before it spills to disk, and reads the source once per split
 ``etils.epath`` does not know.
 
 Modules: `spec` (names, options, errors), `reading` (bytes, records, values),
-`csv_source` (a file's rows), `planning` (the validation pass and the
+`csv_source` and `npz_source` (a file's rows), `planning` (the validation pass and the
 split plan), `writer` (shards and metadata), `preparation` (the entry points).
 """
 
@@ -60,12 +60,14 @@ from selu_zoo.datasets.tabular.planning import MAX_CLASSES
 from selu_zoo.datasets.tabular.preparation import default_data_dir
 from selu_zoo.datasets.tabular.preparation import prepare
 from selu_zoo.datasets.tabular.preparation import prepare_csv
+from selu_zoo.datasets.tabular.preparation import prepare_npz
 from selu_zoo.datasets.tabular.reading import file_sha256
 from selu_zoo.datasets.tabular.reading import MISSING_TOKENS
 from selu_zoo.datasets.tabular.spec import CLASSIFICATION
 from selu_zoo.datasets.tabular.spec import CsvError
 from selu_zoo.datasets.tabular.spec import CsvOptions
 from selu_zoo.datasets.tabular.spec import is_csv
+from selu_zoo.datasets.tabular.spec import is_npz
 from selu_zoo.datasets.tabular.spec import parse_spec
 from selu_zoo.datasets.tabular.spec import REGRESSION
 from selu_zoo.datasets.tabular.spec import SPLITS
@@ -85,7 +87,9 @@ __all__ = [
     "default_data_dir",
     "file_sha256",
     "is_csv",
+    "is_npz",
     "parse_spec",
     "prepare",
     "prepare_csv",
+    "prepare_npz",
 ]

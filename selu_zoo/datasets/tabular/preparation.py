@@ -1,4 +1,4 @@
-"""`prepare_csv`: hash, reuse or validate, write, and return a builder."""
+"""`prepare_csv` and `prepare_npz`: hash, reuse or validate, write, and return a builder."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from selu_zoo import storage
 from selu_zoo.datasets.tabular import csv_source
+from selu_zoo.datasets.tabular import npz_source
 from selu_zoo.datasets.tabular import planning
 from selu_zoo.datasets.tabular import reading
 from selu_zoo.datasets.tabular import spec
@@ -78,6 +79,21 @@ def _csv_sources(paths, digests, options) -> list[csv_source.CsvSource]:
             for path, digest, layout in zip(paths, digests, layouts)]
 
 
+def _npz_sources(paths, digests, options) -> list[npz_source.NpzSource]:
+    defaults = spec.CsvOptions()
+    for option in ("label_column", "header", "exclude_columns", "split_column", "delimiter"):
+        if getattr(options, option) != getattr(defaults, option):
+            raise ValueError(f"{option} does not apply to .npz files (their arrays x and y "
+                             f"are the features and the labels)")
+    sources = [npz_source.NpzSource(path, digest, options) for path, digest in zip(paths, digests)]
+    for source in sources[1:]:
+        if len(source.feature_names) != len(sources[0].feature_names):
+            raise spec.CsvError(f"{source.path}: {len(source.feature_names)} features per row, "
+                                f"but {sources[0].path} has {len(sources[0].feature_names)}; "
+                                f"separate split files need the same columns")
+    return sources
+
+
 def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | None
              ) -> tfds.core.DatasetBuilder:
     options = spec.CsvOptions() if options is None else options
@@ -93,7 +109,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
         logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
         return writer.read_builder(directory)
     start = time.perf_counter()
-    sources = _csv_sources(paths, digests, options)
+    sources = (_csv_sources if kind == "csv" else _npz_sources)(paths, digests, options)
     plan = planning.make_plan(sources, options)
     writer.publish(lambda temporary: writer.write_dataset(
         kind, sources, digests, key, plan, options, temporary), directory)
@@ -140,12 +156,28 @@ def prepare_csv(paths: str | Sequence[str], options: spec.CsvOptions | None = No
     return _prepare("csv", paths, options, data_dir)
 
 
+def prepare_npz(paths: str | Sequence[str], options: spec.CsvOptions | None = None,
+                data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+    """`prepare_csv` for ``.npz`` files holding arrays ``x`` (rows) and ``y`` (labels).
+
+    ``x`` is numeric with one row per example (more than two dimensions are flattened,
+    C order); ``y`` is 1-D numbers or strings (not pickled objects). Only the options
+    ``task``, ``missing`` (NaN is missing) and ``split_seed`` apply. Features are named
+    ``x_<i>`` and the label ``y``; ``row`` is the index in the arrays.
+
+    Raises:
+      spec.CsvError: For a bad file, naming it and the row (``x[17]``).
+      ValueError: If an option that does not apply to .npz files is set.
+    """
+    return _prepare("npz", paths, options, data_dir)
+
+
 def prepare(name: str, options: spec.CsvOptions | None = None, data_dir: str | None = None
             ) -> tfds.core.DatasetBuilder:
-    """Prepares a ``csv:...`` dataset name (see `parse_spec`).
+    """Prepares a ``csv:...`` or ``npz:...`` dataset name (see `parse_spec`).
 
     Raises:
       As `parse_spec` and `prepare_csv`.
     """
     paths = spec.parse_spec(name)
-    return prepare_csv(paths, options, data_dir)
+    return (prepare_csv if spec.is_csv(name) else prepare_npz)(paths, options, data_dir)

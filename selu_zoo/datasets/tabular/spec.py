@@ -1,4 +1,4 @@
-"""What a user gives: ``csv:`` dataset names, `CsvOptions`, and `CsvError`."""
+"""What a user gives: ``csv:``/``npz:`` dataset names, `CsvOptions`, and `CsvError`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
 CSV_PREFIX = "csv:"
+NPZ_PREFIX = "npz:"
 
 
 class CsvError(ValueError):
@@ -111,12 +112,17 @@ def is_csv(name: str) -> bool:
     return isinstance(name, str) and name.startswith(CSV_PREFIX)
 
 
+def is_npz(name: str) -> bool:
+    """Whether a dataset name is ``npz:PATH`` or ``npz:TRAIN,VALIDATION,TEST``."""
+    return isinstance(name, str) and name.startswith(NPZ_PREFIX)
+
+
 def parse_spec(name: str) -> tuple[str, ...]:
-    """Returns the paths of a ``csv:`` dataset name.
+    """Returns the paths of a ``csv:`` or ``npz:`` dataset name.
 
     Args:
       name: ``csv:PATH`` (split 60/20/20 or by a split column) or
-        ``csv:TRAIN,VALIDATION,TEST`` (one file per split).
+        ``csv:TRAIN,VALIDATION,TEST`` (one file per split); the same with ``npz:``.
         Paths are separated by commas, so a path cannot hold one.
 
     Returns:
@@ -125,8 +131,8 @@ def parse_spec(name: str) -> tuple[str, ...]:
     Raises:
       ValueError: If the prefix is neither, a path is empty, or there are not 1 or 3.
     """
-    if not is_csv(name):
-        raise ValueError(f"{name!r} is not a file dataset: use csv:PATH")
+    if not (is_csv(name) or is_npz(name)):
+        raise ValueError(f"{name!r} is not a file dataset: use csv:PATH or npz:PATH")
     prefix, _, rest = name.partition(":")
     paths = tuple(path.strip() for path in rest.split(","))
     if any(not path for path in paths):

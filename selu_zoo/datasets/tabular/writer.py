@@ -36,7 +36,8 @@ def _features(num_features: int, class_names: tuple[str, ...] | None
         "features": tfds.features.Tensor(shape=(num_features,), dtype=np.float32),
         "label": label,
         "row": tfds.features.Scalar(
-            dtype=np.int64, doc="Line in the CSV file (1-based, header counted)."),
+            dtype=np.int64, doc="Line in the CSV file (1-based, header counted), or index "
+                                "in the .npz arrays."),
     })
 
 
