@@ -1,7 +1,7 @@
 """selu_zoo: self-normalizing networks (Klambauer et al. 2017) for Keras 3 and TensorFlow.
 
-``import selu_zoo`` registers every layer with Keras, so models saved with them load with
-``keras.models.load_model`` afterwards (Keras does not import custom modules on its own).
+``import selu_zoo`` registers every layer, loss and task model with Keras, so models saved
+with them load with ``keras.models.load_model`` afterwards (Keras does not import custom modules on its own).
 """
 
 import keras as _keras
@@ -13,7 +13,7 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from selu_zoo.constants import ALPHA, SCALE, SCALE_ALPHA  # noqa: E402
-from selu_zoo import layers, losses, ops, theory  # noqa: E402
+from selu_zoo import layers, losses, ops, tasks, theory  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["SCALE", "ALPHA", "SCALE_ALPHA", "layers", "losses", "ops", "theory"]
+__all__ = ["SCALE", "ALPHA", "SCALE_ALPHA", "layers", "losses", "ops", "tasks", "theory"]
