@@ -13,7 +13,7 @@ DOWNSAMPLINGS = ("stride", "avg_pool")
 
 def _conv_selu(h, filters, kernel_size, strides, padding, name):
     """Conv2D (LeCun normal, linear) -> SELU, with mirrored or zero borders."""
-    if padding == "zeros":
+    if padding == "zeros":  # Keras' own zero padding
         conv_padding = "same"
     else:
         conv_padding = "valid"
@@ -40,27 +40,20 @@ def build_snn_cnn(config, info):
         ``kernel_size`` (odd), ``padding`` (one of `PADDINGS`), ``downsample`` (one of
         `DOWNSAMPLINGS`), ``dropout_rate``, ``seed`` and ``feature_shape`` (height, width,
         channels).
-      info: the dataset's `DatasetInfo`.
+      info: the dataset's `DatasetInfo`; its ``feature_shape`` must be (height, width,
+        channels).
 
     Returns:
-      A functional `keras.Model` named ``"snn_cnn"`` with input ``"features"`` and one
-      output, from the Dense layer ``"logits"`` (or ``"prediction"``).
+      A `selu_zoo.tasks.Classifier` or `Regressor` named ``"snn_cnn"`` (by ``info.task``).
 
     Raises:
-      ValueError: for a body shape that is not (height, width, channels) or unknown options.
+      ValueError: for a feature shape that is not (height, width, channels).
     """
-    padding = config.get("padding", "reflect")
-    downsample = config.get("downsample", "stride")
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    if downsample not in DOWNSAMPLINGS:
-        raise ValueError(f"downsample must be one of {DOWNSAMPLINGS}, got {downsample!r}")
-    if config.kernel_size % 2 != 1:
-        raise ValueError(f"kernel_size must be odd, got {config.kernel_size}")
+    padding, downsample = config.padding, config.downsample
     inputs, h = common.standardized_input(config, info)
     if len(h.shape) != 4:
-        raise ValueError(f"snn_cnn needs a (height, width, channels) feature_shape, got "
-                         f"{tuple(h.shape[1:])}")
+        raise ValueError(f"config.feature_shape must be (height, width, channels) for "
+                         f"snn_cnn, got {tuple(h.shape[1:])}")
     seed = config.seed
     for s, filters in enumerate(config.filters):
         if s > 0 and downsample == "avg_pool":
@@ -73,4 +66,4 @@ def build_snn_cnn(config, info):
                                     seed=None if seed is None else seed + s,
                                     name=f"feature_alpha_dropout_{s}")(h)
     h = keras.layers.GlobalAveragePooling2D(name="global_avg_pool")(h)
-    return keras.Model(inputs, common.output_head(h, info), name="snn_cnn")
+    return common.supervised_task(inputs, h, info, name="snn_cnn")

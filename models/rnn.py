@@ -21,22 +21,22 @@ def build_snn_rnn(config, info):
         mean 0, variance 1 when inputs are standardized), ``dropout_rate``,
         ``unroll`` (bool; needs the fixed sequence length of ``feature_shape``, and TFLite
         needs it), ``seed`` and ``feature_shape`` (time steps, features).
-      info: the dataset's `DatasetInfo`.
+      info: the dataset's `DatasetInfo`; its ``feature_shape`` must be (time steps,
+        features).
 
     Returns:
-      A functional `keras.Model` named ``"snn_rnn"`` with input ``"features"`` and one
-      output, from the Dense layer ``"logits"`` (or ``"prediction"``).
+      A `selu_zoo.tasks.Classifier` or `Regressor` named ``"snn_rnn"`` (by ``info.task``).
 
     Raises:
-      ValueError: if the body shape is not (time steps, features).
+      ValueError: if the feature shape is not (time steps, features).
     """
     inputs, h = common.standardized_input(config, info)
     if len(h.shape) != 3:
-        raise ValueError(f"snn_rnn needs a (time steps, features) feature_shape, got "
-                         f"{tuple(h.shape[1:])}")
+        raise ValueError(f"config.feature_shape must be (time steps, features) for snn_rnn, "
+                         f"got {tuple(h.shape[1:])}")
     seed = config.seed
     initializer = keras.initializers.VarianceScaling(
-        config.get("init_scale", 1.0), mode="fan_in", distribution="truncated_normal")
+        config.init_scale, mode="fan_in", distribution="truncated_normal")
     for i in range(config.depth):
         if config.dropout_rate > 0:
             h = AlphaDropout(config.dropout_rate, noise_shape=(None, 1, None),
@@ -47,4 +47,4 @@ def build_snn_rnn(config, info):
         h = keras.layers.RNN(cell,
                              return_sequences=i < config.depth - 1,
                              unroll=bool(config.unroll), name=f"selu_rnn_{i}")(h)
-    return keras.Model(inputs, common.output_head(h, info), name="snn_rnn")
+    return common.supervised_task(inputs, h, info, name="snn_rnn")
