@@ -504,3 +504,34 @@ def alpha_dropout_parameters(rate, mean=0.0, variance=1.0):
     a = math.sqrt(variance / (q * ((1.0 - q) * (alpha_prime - mean) ** 2 + variance)))
     b = mean - a * (q * mean + (1.0 - q) * alpha_prime)
     return float(a), float(b), float(alpha_prime)
+
+
+# --------------------------------------------------------------------------------------
+# Theorem 1's domain
+# --------------------------------------------------------------------------------------
+
+# Theorem 1 of the paper: for weights with omega in [-0.1, 0.1] and tau in [0.95, 1.1], the
+# moment map sends mean in [-0.1, 0.1], variance in [0.8, 1.5] into itself and is a
+# contraction there, so activations inside this box are drawn to the fixed point near
+# (0, 1). tests/test_theory.py checks both claims on a grid with `moment_map` and
+# `jacobian_spectral_norm`.
+THEOREM1_MEAN = (-0.1, 0.1)
+THEOREM1_VARIANCE = (0.8, 1.5)
+
+
+def in_theorem1_domain(mean, variance):
+    """Whether activation moments lie in the domain of the paper's Theorem 1.
+
+    Inside it (`THEOREM1_MEAN` x `THEOREM1_VARIANCE`) the moment map contracts to the fixed
+    point near (0, 1), for weights near the initialization's (``omega`` within 0.1 of 0,
+    ``tau`` in [0.95, 1.1]); outside, the theorem says nothing.
+
+    Args:
+        mean: a layer's activation mean.
+        variance: its activation variance.
+
+    Returns:
+        A bool; False for NaN.
+    """
+    return bool(THEOREM1_MEAN[0] <= mean <= THEOREM1_MEAN[1]
+                and THEOREM1_VARIANCE[0] <= variance <= THEOREM1_VARIANCE[1])

@@ -1,19 +1,16 @@
-"""Datasets for selu_zoo: offline TFDS builders and tf.data pipelines.
+"""Datasets for selu_zoo: one call opens a dataset and gives its info and its splits.
 
-Embedded datasets (`EMBEDDED_DATASETS`) are prepared locally on first use, with no
-network: ``digits``, ``breast_cancer``, ``wine`` and ``iris`` from scikit-learn's
-packaged UCI files (stratified 60/20/20 splits, fixed seed), and the generated
-``adding_problem`` (T=50 by default; ``adding_problem/t100``, ``/t200``, ``/t400``).
-Any other TFDS catalog name is read from a ``data_dir`` where it was prepared
-beforehand; it is never downloaded (`DatasetNotAvailableError` otherwise).
+    data = open_dataset("digits", feature_shape=(8, 8, 1))
+    data.info.num_examples, data.info.mean, data.info.label_names
+    train = data.batches("train", 64, shuffle_seed=0)
+    probe, _ = data.take("validation", 256)
 
-Example::
-
-    datasets, info = make_datasets("digits", 64, feature_shape=(8, 8, 1))
-    normalize = keras.layers.Normalization(mean=info.mean, variance=info.variance)
-
-See `selu_zoo.datasets.builders` for the split sizes and
-`selu_zoo.datasets.pipeline` for the pipeline details.
+Names: the embedded datasets (`EMBEDDED_DATASETS`, prepared offline on first use from the
+UCI files of the scikit-learn wheel, or generated), ``csv:PATH`` for a user's CSV files,
+and TFDS catalog names (``mnist``, ``fashion_mnist``, ``cifar10``, ...), downloaded when
+``download=True`` and the network is there. See `selu_zoo.datasets.pipeline` for how reads
+are planned (each split read from disk once per run when it fits in memory; streamed
+otherwise).
 """
 
 from selu_zoo.datasets.builders import ADDING_PROBLEM_LENGTHS
@@ -31,24 +28,29 @@ from selu_zoo.datasets.builders import SeluZooDigits
 from selu_zoo.datasets.builders import SeluZooIris
 from selu_zoo.datasets.builders import SeluZooWine
 from selu_zoo.datasets.builders import SPLIT_SEED
-from selu_zoo.datasets.builders import SPLITS
 from selu_zoo.datasets.builders import stratified_split_indices
-from selu_zoo.datasets.pipeline import CATALOG_VALIDATION_PERCENT
-from selu_zoo.datasets.pipeline import CLASSIFICATION
+from selu_zoo.datasets.pipeline import CACHE_LIMIT_BYTES
+from selu_zoo.datasets.pipeline import Dataset
 from selu_zoo.datasets.pipeline import DatasetInfo
-from selu_zoo.datasets.pipeline import DatasetNotAvailableError
-from selu_zoo.datasets.pipeline import load_arrays
-from selu_zoo.datasets.pipeline import load_info
-from selu_zoo.datasets.pipeline import make_datasets
-from selu_zoo.datasets.pipeline import REGRESSION
+from selu_zoo.datasets.pipeline import open_dataset
+from selu_zoo.datasets.pipeline import SPLITS
+from selu_zoo.datasets.pipeline import TEST
+from selu_zoo.datasets.pipeline import TRAIN
+from selu_zoo.datasets.pipeline import VALIDATION
+from selu_zoo.datasets.sources import CATALOG_VALIDATION_PERCENT
+from selu_zoo.datasets.sources import CLASSIFICATION
+from selu_zoo.datasets.sources import DatasetNotAvailableError
+from selu_zoo.datasets.sources import REGRESSION
 
 __all__ = [
     "ADDING_PROBLEM_LENGTHS",
     "ADDING_PROBLEM_SEED",
     "ADDING_PROBLEM_SIZES",
     "AddingProblemConfig",
+    "CACHE_LIMIT_BYTES",
     "CATALOG_VALIDATION_PERCENT",
     "CLASSIFICATION",
+    "Dataset",
     "DatasetInfo",
     "DatasetNotAvailableError",
     "EMBEDDED_BUILDERS",
@@ -57,6 +59,9 @@ __all__ = [
     "REGRESSION",
     "SPLITS",
     "SPLIT_SEED",
+    "TEST",
+    "TRAIN",
+    "VALIDATION",
     "SeluZooAddingProblem",
     "SeluZooBreastCancer",
     "SeluZooDigits",
@@ -64,8 +69,6 @@ __all__ = [
     "SeluZooWine",
     "adding_problem_arrays",
     "embedded_builder",
-    "load_arrays",
-    "load_info",
-    "make_datasets",
+    "open_dataset",
     "stratified_split_indices",
 ]

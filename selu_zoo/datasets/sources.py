@@ -1,0 +1,239 @@
+"""Opening a dataset by name: embedded builders, the TFDS catalog (downloaded on request), CSV.
+
+`open_source` returns a `Source`: the prepared TFDS builder, what its examples are
+(classification or regression, classes, feature shape), its split names and how many
+examples each holds (from the builder's info), and `Source.read`, the one place that reads
+a split's files. Everything that can be checked without reading data is checked here,
+before any training: an unknown name, a catalog dataset that is neither prepared nor
+downloadable, a corrupt ``dataset_info.json``, prepared files that went missing.
+"""
+
+import dataclasses
+import os
+import socket
+import urllib.parse
+
+from absl import logging
+from google.protobuf import json_format
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from selu_zoo import storage
+from selu_zoo.datasets import builders, tabular
+
+TRAIN, VALIDATION, TEST = builders.TRAIN, builders.VALIDATION, builders.TEST
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+# Percentage of a catalog train split held out as validation when there is none.
+CATALOG_VALIDATION_PERCENT = 10
+# Seconds to wait for each download host before saying that the network is not there.
+DOWNLOAD_PROBE_TIMEOUT = 5.0
+
+
+class DatasetNotAvailableError(ValueError):
+    """A catalog dataset is not prepared in ``data_dir`` and cannot be downloaded now."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A prepared dataset: its builder and what its examples are.
+
+    Attributes:
+      name: the name as given (``digits``, ``mnist``, ``csv:data.csv``, ...).
+      builder: the prepared ``tfds.core.DatasetBuilder``.
+      image: whether features are a ``tfds.features.Image`` (integers scaled to [0, 1]).
+      stored_shape: the shape of one example's features as stored.
+      task: ``"classification"`` or ``"regression"``.
+      num_classes: number of classes; None for regression.
+      label_names: class names; None for regression.
+      feature_names: names of the features of tabular data; None otherwise.
+      split_specs: our split name -> TFDS split spec (validation may be carved from train).
+    """
+
+    name: str
+    builder: tfds.core.DatasetBuilder
+    image: bool
+    stored_shape: tuple
+    task: str
+    num_classes: int | None
+    label_names: tuple | None
+    feature_names: tuple | None
+    split_specs: dict
+
+    def read(self, split):
+        """Reads one split from disk as raw ``(features, label)`` pairs in the stored order.
+
+        Args:
+          split: ``"train"``, ``"validation"`` or ``"test"``.
+
+        Returns:
+          A ``tf.data.Dataset``.
+        """
+        return self.builder.as_dataset(split=self.split_specs[split], as_supervised=True,
+                                       shuffle_files=False)
+
+    def num_examples(self, split):
+        """The number of examples of a split, from the builder's info (no data read).
+
+        Returns:
+          An int, or None when the info does not say (mocked catalog data).
+        """
+        splits = self.builder.info.splits
+        if not splits:
+            cardinality = int(self.read(split).cardinality())
+            return cardinality if cardinality >= 0 else None
+        return int(splits[self.split_specs[split]].num_examples)
+
+
+def _split_specs(name, splits):
+    """Our split names -> TFDS specs, carving validation from the end of train if needed."""
+    known = set(splits.keys()) if splits else {TRAIN, TEST}
+    specs = {split: split for split in (TRAIN, VALIDATION, TEST) if split in known}
+    if VALIDATION not in specs and TRAIN in specs:
+        cut = 100 - CATALOG_VALIDATION_PERCENT
+        specs[TRAIN], specs[VALIDATION] = f"{TRAIN}[:{cut}%]", f"{TRAIN}[{cut}%:]"
+    missing = [split for split in (TRAIN, VALIDATION, TEST) if split not in specs]
+    if missing:
+        raise ValueError(f"dataset {name!r} has no {' or '.join(missing)} split (it has "
+                         f"{', '.join(sorted(known))})")
+    return specs
+
+
+def _check_download_hosts(name, builder):
+    """Fails fast, in one line, when the hosts a catalog dataset downloads from are not reachable.
+
+    TFDS itself retries every file for minutes before it gives up.
+
+    Raises:
+      DatasetNotAvailableError: naming the host and how to prepare the data by hand.
+    """
+    hosts = sorted({(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+                    for parsed in map(urllib.parse.urlparse, builder.url_infos or {})
+                    if parsed.hostname})
+    for host, port in hosts:
+        try:
+            socket.create_connection((host, port), timeout=DOWNLOAD_PROBE_TIMEOUT).close()
+        except OSError as error:
+            raise DatasetNotAvailableError(
+                f"dataset {name!r} could not be downloaded: {host} is not reachable "
+                f"({error.strerror or error}); on a machine with network access run "
+                f"`tfds build {name} --data_dir={builder.data_dir_root}` and copy the folder "
+                "here, or pick an embedded dataset") from None
+
+
+def _catalog_builder(name, data_dir, download):
+    """The builder of a TFDS catalog dataset, prepared (downloaded if allowed).
+
+    Raises:
+      ValueError: for a name outside the catalog.
+      DatasetNotAvailableError: if it is not prepared and cannot be downloaded.
+      storage.CorruptFileError: if its prepared metadata is corrupt.
+    """
+    if name.split("/")[0].split(":")[0] not in tfds.list_builders(
+            with_community_datasets=False):
+        raise ValueError(
+            f"unknown dataset {name!r}: not an embedded dataset "
+            f"({', '.join(builders.EMBEDDED_DATASETS)}), not csv:PATH, and not in the TFDS "
+            "catalog")
+    try:
+        builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
+    except json_format.ParseError as error:
+        folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR, name)
+        raise storage.CorruptFileError(
+            f"the dataset_info.json of {name!r} under {folder} is corrupt ({error}); delete "
+            "that folder to prepare the dataset again") from None
+    if builder.is_prepared():
+        return builder
+    if not download:
+        raise DatasetNotAvailableError(
+            f"dataset {name!r} is not prepared in {builder.data_dir_root} and --nodownload "
+            f"is set; drop --nodownload, or run `tfds build {name} "
+            f"--data_dir={builder.data_dir_root}`")
+    _check_download_hosts(name, builder)
+    logging.info("downloading and preparing %s in %s", name, builder.data_dir_root)
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    except OSError as error:  # requests' ConnectionError is an OSError
+        raise DatasetNotAvailableError(
+            f"dataset {name!r} could not be downloaded ({str(error).splitlines()[0]}); run "
+            f"`tfds build {name} --data_dir={builder.data_dir_root}` by hand") from None
+    return builder
+
+
+def _check_files(name, builder):
+    """Raises a one-line error if a prepared data file listed in the info is missing."""
+    for split_info in (builder.info.splits or {}).values():
+        for path in split_info.filepaths:
+            if not tf.io.gfile.exists(os.fspath(path)):
+                raise storage.CorruptFileError(
+                    f"the prepared data of {name!r} is incomplete: {path} is missing; delete "
+                    f"{builder.data_dir} to prepare it again")
+
+
+def _label_kind(name, feature):
+    if isinstance(feature, tfds.features.ClassLabel):
+        return CLASSIFICATION, feature.num_classes, tuple(feature.names)
+    if tuple(feature.shape) == () and tf.as_dtype(feature.tf_dtype).is_floating:
+        return REGRESSION, None, None
+    raise ValueError(f"dataset {name!r}: label {type(feature).__name__} is not supported; "
+                     "need a ClassLabel or a float scalar")
+
+
+def _describe(name, builder):
+    info = builder.info
+    keys = info.supervised_keys
+    if not (isinstance(keys, tuple) and len(keys) == 2 and all(isinstance(k, str)
+                                                                for k in keys)):
+        raise ValueError(f"dataset {name!r} has supervised_keys {keys!r}; an (input, label) "
+                         "pair of feature names is required")
+    feature = info.features[keys[0]]
+    shape, dtype = tuple(feature.shape), tf.as_dtype(feature.tf_dtype)
+    if any(d is None for d in shape) or not (dtype.is_floating or dtype.is_integer
+                                             or dtype.is_bool):
+        raise ValueError(f"dataset {name!r}: input {keys[0]!r} has shape {shape} and dtype "
+                         f"{dtype.name}; a fixed shape and a numeric dtype are required")
+    task, num_classes, label_names = _label_kind(name, info.features[keys[1]])
+    metadata = info.metadata or {}
+    feature_names = metadata.get("feature_names")
+    return Source(name=name, builder=builder, image=isinstance(feature, tfds.features.Image),
+                  stored_shape=shape, task=task, num_classes=num_classes,
+                  label_names=label_names,
+                  feature_names=None if feature_names is None else tuple(feature_names),
+                  split_specs=_split_specs(name, info.splits))
+
+
+def open_source(name, *, data_dir=None, download=True, csv_options=None):
+    """Opens (and prepares, or downloads, if needed) the dataset called ``name``.
+
+    Args:
+      name: an embedded dataset (`builders.EMBEDDED_DATASETS`; ``adding_problem/t200``
+        picks a config), ``csv:PATH``, ``csv:TRAIN,VALIDATION,TEST`` or ``npz:PATH``, or a
+        TFDS catalog name (optionally ``name/config:version``).
+      data_dir: TFDS data folder (any tf.io.gfile path); None for TFDS's default.
+      download: whether a catalog dataset that is not prepared may be downloaded. Embedded
+        and CSV datasets never download.
+      csv_options: `selu_zoo.datasets.tabular.CsvOptions` for CSV and NPZ files.
+
+    Returns:
+      The `Source`.
+
+    Raises:
+      ValueError: for an unknown name, or data of an unsupported structure.
+      DatasetNotAvailableError: for a catalog dataset that is not prepared and cannot be
+        downloaded now.
+      storage.CorruptFileError: for corrupt or incomplete prepared data.
+      selu_zoo.datasets.tabular.CsvError: for a CSV or NPZ file that cannot be used.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"dataset name must be a non-empty string, got {name!r}")
+    data_dir = None if data_dir is None else os.fspath(data_dir)
+    base, _, config = name.partition("/")
+    if tabular.is_csv(name) or tabular.is_npz(name):
+        builder = tabular.prepare(name, csv_options, data_dir)
+    elif base in builders.EMBEDDED_BUILDERS:
+        builder = builders.embedded_builder(base, data_dir=data_dir, config=config or None)
+    else:
+        builder = _catalog_builder(name, data_dir, download)
+    _check_files(name, builder)
+    return _describe(name, builder)

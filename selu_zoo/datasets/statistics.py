@@ -1,0 +1,131 @@
+"""Train-split statistics by streaming, remembered beside the prepared data.
+
+Standardization statistics (per-feature mean and population variance; for regression also
+the target's) come from the train split only. They are computed in one streaming pass,
+batch by batch, with Chan et al.'s parallel update in float64 (the result matches a
+two-pass NumPy computation without holding the split in memory), and stored as a small
+JSON file in the prepared dataset's folder, so later runs read no data for them. A folder
+that cannot be written (a shared, read-only ``data_dir``) only means the pass is repeated.
+"""
+
+import dataclasses
+import re
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from selu_zoo import storage
+
+_BATCH = 4096
+_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Moments:
+    """Per-feature statistics of a split.
+
+    Attributes:
+      count: number of examples.
+      mean: float64 per-feature mean, flattened: shape ``(values per example,)``.
+      variance: float64 per-feature population variance (ddof 0, as Keras' ``adapt``),
+        flattened.
+      label_mean: mean of the labels (meaningful for regression targets).
+      label_variance: population variance of the labels.
+    """
+
+    count: int
+    mean: np.ndarray
+    variance: np.ndarray
+    label_mean: float
+    label_variance: float
+
+
+class _Accumulator:
+    """Chan et al.'s parallel update of count, mean and sum of squared deviations."""
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, batch):
+        batch = np.asarray(batch, np.float64)
+        n = batch.shape[0]
+        if n == 0:
+            return
+        batch_mean = batch.mean(axis=0)
+        batch_m2 = np.square(batch - batch_mean).sum(axis=0)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + batch_m2 + np.square(delta) * (self.count * n / total)
+        self.count = total
+
+    @property
+    def variance(self):
+        return self.m2 / self.count
+
+
+def compute_moments(examples):
+    """One streaming pass over ``(features, label)`` examples.
+
+    Args:
+      examples: an unbatched ``tf.data.Dataset`` of float32 features and numeric labels.
+
+    Returns:
+      The `Moments`.
+
+    Raises:
+      ValueError: if there are no examples.
+    """
+    features, labels = _Accumulator(), _Accumulator()
+    for x, y in examples.batch(_BATCH).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+        features.add(x.reshape(len(x), -1))
+        labels.add(y)
+    if features.count == 0:
+        raise ValueError("the train split has no examples")
+    return Moments(features.count, np.asarray(features.mean), np.asarray(features.variance),
+                   float(labels.mean), float(labels.variance))
+
+
+def _cache_path(folder, split_spec):
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split_spec)
+    return storage.join(folder, f"selu_zoo-moments-{name}.json")
+
+
+def _load(path):
+    try:
+        record = storage.read_json(path, fix="")
+        moments = Moments(int(record["count"]), np.asarray(record["mean"], np.float64),
+                          np.asarray(record["variance"], np.float64),
+                          float(record["label_mean"]), float(record["label_variance"]))
+    except (storage.StorageError, KeyError, TypeError, ValueError):
+        return None
+    if record.get("version") != _VERSION or moments.mean.shape != moments.variance.shape:
+        return None
+    return moments
+
+
+def train_moments(examples, folder, split_spec):
+    """The `Moments` of a split: remembered in ``folder``, else computed and remembered.
+
+    Args:
+      examples: the split as float32 ``(features, label)`` examples (read only if needed).
+      folder: the prepared dataset's folder (any tf.io.gfile path).
+      split_spec: the TFDS split spec the examples come from (part of the file name).
+
+    Returns:
+      The `Moments`.
+    """
+    path = _cache_path(folder, split_spec)
+    moments = _load(path) if storage.exists(path) else None
+    if moments is not None:
+        return moments
+    moments = compute_moments(examples)
+    try:
+        storage.write_json(path, {
+            "version": _VERSION, "count": moments.count, "mean": moments.mean.tolist(),
+            "variance": moments.variance.tolist(), "label_mean": moments.label_mean,
+            "label_variance": moments.label_variance})
+    except storage.StorageError as error:
+        logging.debug("not remembering the statistics: %s", error)
+    return moments
