@@ -1,125 +1,90 @@
-"""Watching self-normalization during training: per-layer activation statistics on a probe batch."""
+"""Keras callbacks of a selu_zoo run: the console line, self-normalization, best model, pictures.
 
-import json
+* `EpochLogger`: one console line per epoch (metrics, seconds, the self-normalization verdict).
+* `SelfNormalizationMonitor`: per-layer activation statistics on a probe batch, to TensorBoard,
+  and a verdict against the domain of the paper's Theorem 1 (`selu_zoo.theory`).
+* `BestModelCheckpoint`: the best model of this run as ``.keras``, written atomically.
+* `HistoryFile`: every finished epoch's metrics, kept across resumes.
+* `TaskPictures`: the task's pictures (`selu_zoo.tasks.Task.pictures`) in TensorBoard.
+"""
+
 import math
-import os
+import posixpath
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from selu_zoo import layers as selu_layers
+from selu_zoo import storage, tasks, theory
 
 
-def is_self_normalizing_output(layer):
-    """Whether ``layer``'s output is a SELU activation that should sit at mean 0, variance 1.
-
-    Args:
-      layer: a Keras layer.
-
-    Returns:
-      True for `SELU` and `SELUDense` layers and for ``keras.layers.RNN`` wrappers of a
-      `SELURNNCell`.
-    """
-    if isinstance(layer, (selu_layers.SELU, selu_layers.SELUDense)):
-        return True
-    cell_type = getattr(selu_layers, "SELURNNCell", None)
-    return (cell_type is not None and isinstance(layer, keras.layers.RNN)
-            and isinstance(layer.cell, cell_type))
-
-
-def _walk(model):
-    """Yields (path, layer) for every layer of ``model``, descending into nested models."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            for path, inner in _walk(layer):
-                yield f"{layer.name}/{path}", inner
-        else:
-            yield layer.name, layer
-
-
-def activation_statistics(model, inputs, select=is_self_normalizing_output):
-    """Mean and variance of selected layers' outputs for one inference pass over ``inputs``.
-
-    Runs ``model(inputs, training=False)`` eagerly once with each selected layer's ``call``
-    wrapped to record its output (Keras has no forward hooks), then restores the layers.
-    Nested functional models (a VAE's encoder and decoder) are included.
+def activation_statistics(model, inputs, select=None):
+    """Mean and variance of the self-normalizing layers' outputs on one batch (inference mode).
 
     Args:
-      model: a built Keras model.
-      inputs: one probe batch the model accepts.
-      select: predicate choosing the layers to record.
+      model: a `selu_zoo.tasks.Task` (its `activation_probe`), or any functional model whose
+        own layers are searched.
+      inputs: one batch the model accepts.
+      select: for a non-task model, a predicate choosing the layers (default:
+        `selu_zoo.tasks.is_self_normalizing`).
 
     Returns:
-      Dict mapping ``"<nested/path/>layer_name"`` to ``(mean, variance)`` floats, in model order.
+      Dict ``layer name -> (mean, variance)`` as floats, in model order; empty if the model
+      has no such layer.
     """
-    recorded = {}
-    wrapped = []
-    for path, layer in _walk(model):
-        if not select(layer):
-            continue
-        original = layer.call
+    probe = model.activation_probe() if isinstance(model, tasks.Task) and select is None \
+        else tasks.layer_probe(model, select or tasks.is_self_normalizing)
+    return _moments(probe, inputs)
 
-        def recording_call(*args, _original=original, _path=path, **kwargs):
-            outputs = _original(*args, **kwargs)
-            first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-            values = tf.cast(first, tf.float64)
-            recorded[_path] = (float(tf.reduce_mean(values)),
-                               float(tf.math.reduce_variance(values)))
-            return outputs
 
-        layer.call = recording_call
-        wrapped.append(layer)
-    try:
-        model(inputs, training=False)
-    finally:
-        for layer in wrapped:
-            del layer.call  # falls back to the class's method
-    return recorded
+def _moments(probe, inputs):
+    if probe is None:
+        return {}
+    outputs = probe(inputs) if not isinstance(probe, keras.Model) else probe(inputs,
+                                                                              training=False)
+    result = {}
+    for name, value in outputs.items():
+        values = tf.cast(value, tf.float64)
+        result[name] = (float(tf.reduce_mean(values)), float(tf.math.reduce_variance(values)))
+    return result
 
 
 class SelfNormalizationMonitor(keras.callbacks.Callback):
-    """Logs per-layer activation mean/variance on a fixed probe batch and warns on drift.
+    """Per-layer activation mean and variance on a fixed probe batch, with a verdict.
 
-    At the end of every epoch (and before training starts) the monitor runs the model in
-    inference mode on ``probe_inputs``, logs each SELU layer's mean and variance with absl,
-    writes them as TensorBoard scalars under ``self_normalization/`` when ``log_dir`` is given,
-    and warns when a layer leaves ``|mean| <= mean_tolerance`` or
-    ``|variance - 1| <= variance_tolerance``. Non-finite statistics are always reported.
+    Before training and after every epoch the model runs in inference mode on
+    ``probe_inputs``; each self-normalizing layer's mean and variance go to TensorBoard
+    (``self_normalization/<layer>/mean`` and ``/variance``) when ``log_dir`` is given. The
+    `verdict` says how many layers lie in the domain of the paper's Theorem 1
+    (`selu_zoo.theory.in_theorem1_domain`: mean in [-0.1, 0.1], variance in [0.8, 1.5]),
+    where the moment map contracts to the fixed point, and names the layer farthest out.
 
     Args:
       probe_inputs: one batch of model inputs, fixed for the whole run.
-      mean_tolerance: allowed absolute drift of the mean from 0.
-      variance_tolerance: allowed absolute drift of the variance from 1.
-      log_dir: optional folder for a TensorBoard summary writer.
+      log_dir: optional TensorBoard folder.
+
+    Attributes:
+      history: one ``{layer: (mean, variance)}`` dict per measurement.
     """
 
-    def __init__(self, probe_inputs, mean_tolerance=0.25, variance_tolerance=0.5, log_dir=None):
+    def __init__(self, probe_inputs, log_dir=None):
         super().__init__()
         self.probe_inputs = probe_inputs
-        self.mean_tolerance = float(mean_tolerance)
-        self.variance_tolerance = float(variance_tolerance)
         self.log_dir = log_dir
+        self.history = []
+        self._probe = None
         self._writer = None
-        self.history = []  # one dict per measurement, for tests and notebooks
 
-    def _measure(self, step):
-        statistics = activation_statistics(self.model, self.probe_inputs)
+    def measure(self, step):
+        """Measures now and writes the statistics at ``step``; returns them."""
+        if self._probe is None:
+            self._probe = (self.model.activation_probe() if isinstance(self.model, tasks.Task)
+                           else tasks.layer_probe(self.model))
+        statistics = _moments(self._probe, self.probe_inputs)
         self.history.append(statistics)
-        drifted = []
-        for name, (mean, variance) in statistics.items():
-            logging.info("self-normalization %s: mean %.4f variance %.4f", name, mean, variance)
-            if not (math.isfinite(mean) and math.isfinite(variance)
-                    and abs(mean) <= self.mean_tolerance
-                    and abs(variance - 1.0) <= self.variance_tolerance):
-                drifted.append(f"{name} (mean {mean:.3g}, variance {variance:.3g})")
-        if drifted:
-            logging.warning(
-                "Activations left the self-normalizing regime (|mean| <= %g, |variance - 1| "
-                "<= %g) at step %s: %s", self.mean_tolerance, self.variance_tolerance, step,
-                "; ".join(drifted))
-        if self.log_dir is not None:
+        if self.log_dir is not None and statistics:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(str(self.log_dir))
             with self._writer.as_default(step=step):
@@ -129,11 +94,26 @@ class SelfNormalizationMonitor(keras.callbacks.Callback):
             self._writer.flush()
         return statistics
 
+    def verdict(self):
+        """One phrase on the last measurement, e.g. ``"self-normalized: 8/8 SELU layers in
+        Theorem 1's domain"``; empty before the first measurement or without SELU layers."""
+        if not self.history or not self.history[-1]:
+            return ""
+        statistics = self.history[-1]
+        outside = {name: moments for name, moments in statistics.items()
+                   if not theory.in_theorem1_domain(*moments)}
+        inside = len(statistics) - len(outside)
+        text = f"{inside}/{len(statistics)} SELU layers in Theorem 1's domain"
+        if not outside:
+            return "self-normalized: " + text
+        name, (mean, variance) = max(outside.items(), key=lambda item: _distance(*item[1]))
+        return f"{text}; farthest out {name} (mean {mean:.2f}, variance {variance:.2f})"
+
     def on_train_begin(self, logs=None):
-        self._measure(step=0)
+        self.measure(step=0)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._measure(step=epoch + 1)
+        self.measure(step=epoch + 1)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
@@ -141,51 +121,90 @@ class SelfNormalizationMonitor(keras.callbacks.Callback):
             self._writer = None
 
 
+def _distance(mean, variance):
+    """How far (mean, variance) lies outside Theorem 1's domain (inf for NaN)."""
+    if not (math.isfinite(mean) and math.isfinite(variance)):
+        return math.inf
+    low_m, high_m = theory.THEOREM1_MEAN
+    low_v, high_v = theory.THEOREM1_VARIANCE
+    return max(low_m - mean, mean - high_m, 0) + max(low_v - variance, variance - high_v, 0)
 
-def _atomic_write_text(path, text):
-    """Writes ``text`` to ``path`` through a temporary sibling and ``os.replace``."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs one line per epoch: its metrics, its seconds and the self-normalization verdict.
+
+    Args:
+      epochs: the run's total number of epochs (for "epoch 3/30").
+      monitor: an optional `SelfNormalizationMonitor` placed before this callback.
+
+    Attributes:
+      epoch: the last epoch started (1-based), for "interrupted at epoch N".
+    """
+
+    def __init__(self, epochs, monitor=None):
+        super().__init__()
+        self.epochs = epochs
+        self.monitor = monitor
+        self.epoch = 0
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        if self.monitor is not None and self.monitor.verdict():
+            logging.info("before training: %s", self.monitor.verdict())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items()
+                            if isinstance(value, (int, float, np.floating)))
+        seconds = time.perf_counter() - (self._start or time.perf_counter())
+        verdict = self.monitor.verdict() if self.monitor is not None else ""
+        logging.info("epoch %d/%d: %s (%.1f s)%s", epoch + 1, self.epochs, metrics, seconds,
+                     f"; {verdict}" if verdict else "")
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
-    """Saves the model (``.keras``) whenever ``monitor`` improves, atomically and resumably.
+    """Saves this run's best model (``.keras``) whenever ``monitor`` improves.
 
-    Unlike ``keras.callbacks.ModelCheckpoint(save_best_only=True)``, the file is written to a
-    temporary sibling and renamed into place, so a run killed mid-save never leaves a
-    truncated checkpoint, and the best value so far is kept in ``<filepath>.json`` so that a
-    resumed run (``BackupAndRestore``) does not overwrite a better checkpoint with a worse one.
+    The file is written to a temporary sibling and renamed into place (a run killed while
+    saving leaves the previous best), and ``<filepath>.json`` records the value, the epoch
+    and ``run_id``. A resumed run (the same ``run_id``) continues from that record; a record
+    of another run is ignored, so the best model always belongs to the current run.
 
     Args:
-      filepath: destination ending in ``.keras``.
+      filepath: destination ending in ``.keras`` (any tf.io.gfile path).
+      run_id: the run's identifier.
       monitor: the logs key to watch, e.g. ``"val_loss"``.
       mode: ``"min"`` or ``"max"``.
+
+    Attributes:
+      best: the best value so far (None before the first finite one).
+      best_epoch: its epoch (1-based).
     """
 
-    def __init__(self, filepath, monitor="val_loss", mode="min"):
+    def __init__(self, filepath, run_id, monitor="val_loss", mode="min"):
         super().__init__()
         if not str(filepath).endswith(".keras"):
             raise ValueError(f"filepath must end in .keras, got {filepath!r}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.filepath = str(filepath)
-        self.monitor = monitor
-        self.mode = mode
-        self.best = None
-        self.best_epoch = None
+        self.filepath, self.run_id = str(filepath), run_id
+        self.monitor, self.mode = monitor, mode
+        self.best, self.best_epoch = None, None
 
     @property
-    def _record_path(self):
+    def record_path(self):
         return f"{self.filepath}.json"
 
     def on_train_begin(self, logs=None):
-        if os.path.exists(self._record_path) and os.path.exists(self.filepath):
-            with open(self._record_path, encoding="utf-8") as f:
-                record = json.load(f)
-            if record.get("monitor") == self.monitor:
-                self.best, self.best_epoch = record["value"], record["epoch"]
+        if not (storage.exists(self.record_path) and storage.exists(self.filepath)):
+            return
+        record = storage.read_json(self.record_path, fix=(
+            f"delete it and {self.filepath} to forget the best model so far"))
+        if record.get("run_id") == self.run_id and record.get("monitor") == self.monitor:
+            self.best, self.best_epoch = record["value"], record["epoch"]
 
     def _improved(self, value):
         if not math.isfinite(value):
@@ -196,101 +215,95 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None:
-            logging.warning("BestModelCheckpoint: %r is not in the logs (%s); nothing saved",
-                            self.monitor, ", ".join(sorted(logs or {})))
+        if value is None or not self._improved(float(value)):
             return
-        value = float(value)
-        if not self._improved(value):
-            return
-        directory = os.path.dirname(self.filepath) or "."
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(self.filepath)}")
-        self.model.save(tmp)
-        os.replace(tmp, self.filepath)
-        self.best, self.best_epoch = value, epoch + 1
-        _atomic_write_text(self._record_path, json.dumps(
-            {"monitor": self.monitor, "value": value, "epoch": epoch + 1}))
-        logging.info("epoch %d: %s improved to %.5g, saved %s", epoch + 1, self.monitor, value,
-                     self.filepath)
+        save_model(self.model, self.filepath)
+        self.best, self.best_epoch = float(value), epoch + 1
+        storage.write_json(self.record_path, {"monitor": self.monitor, "value": self.best,
+                                              "epoch": self.best_epoch, "run_id": self.run_id})
 
 
-def image_grid(images, columns):
-    """Tiles images of shape ``(n, h, w)`` or ``(n, h, w, c)`` in [0, 1] into one uint8 image.
+class HistoryFile(keras.callbacks.Callback):
+    """Keeps every finished epoch's metrics in a JSON file, across resumes of the run.
 
     Args:
-      images: array of images with values in [0, 1].
-      columns: number of images per row.
+      path: the file (any tf.io.gfile path).
+      run_id: the run's identifier; a file of another run is replaced.
+      initial_epoch: the epochs a resumed run had finished; later entries (of epochs that
+        were redone) are dropped.
 
-    Returns:
-      A ``(rows * h, columns * w, c)`` uint8 array (c = 1 for grey images).
-    """
-    images = np.asarray(images, np.float32)
-    if images.ndim == 3:
-        images = images[..., None]
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    padded = np.zeros((rows * columns, h, w, c), np.float32)
-    padded[:n] = images
-    grid = padded.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4)
-    return np.round(np.clip(grid.reshape(rows * h, columns * w, c), 0, 1) * 255).astype(np.uint8)
-
-
-def vae_images(model, probe_inputs, noise, image_shape):
-    """Reconstructions of ``probe_inputs`` and decodings of ``noise`` as images in [0, 1].
-
-    Uses the exported ``encode`` and ``decode`` endpoints (`selu_zoo.export.describe`), so it
-    works on any model with the zoo's VAE layout, and shows exactly what serving returns.
-
-    Args:
-      model: the VAE.
-      probe_inputs: a batch of inputs.
-      noise: a batch of latent vectors.
-      image_shape: shape of one image, e.g. ``(8, 8)``.
-
-    Returns:
-      Tuple ``(originals, reconstructions, samples)`` of float arrays shaped ``(n, *image_shape)``.
-    """
-    from selu_zoo.export import describe  # noqa: PLC0415  (export imports the TFLite tooling)
-
-    signatures = describe(model)
-    encode, decode = signatures.endpoint("encode").fn, signatures.endpoint("decode").fn
-    z_mean = encode(tf.convert_to_tensor(probe_inputs, tf.float32))["z_mean"]
-    reconstructions = decode(z_mean)["x_mean"]
-    samples = decode(tf.convert_to_tensor(noise, tf.float32))["x_mean"]
-
-    def as_images(x):
-        return np.reshape(np.asarray(x, np.float32), (-1, *image_shape))
-
-    return as_images(probe_inputs), as_images(reconstructions), as_images(samples)
-
-
-class VAEImageLogger(keras.callbacks.Callback):
-    """Writes VAE reconstructions and samples of fixed inputs/noise to TensorBoard each epoch.
-
-    Args:
-      probe_inputs: a fixed batch of inputs to reconstruct.
-      noise: a fixed batch of latent vectors to decode.
-      image_shape: shape of one image, e.g. ``(8, 8)``.
-      log_dir: TensorBoard folder.
+    Attributes:
+      history: metric name -> one value per epoch, epoch 1 first (as Keras' ``History``).
     """
 
-    def __init__(self, probe_inputs, noise, image_shape, log_dir):
+    def __init__(self, path, run_id, initial_epoch=0):
         super().__init__()
-        self.probe_inputs, self.noise = probe_inputs, noise
-        self.image_shape, self.log_dir = tuple(image_shape), str(log_dir)
+        self.path, self.run_id = str(path), run_id
+        self.epochs = []
+        if initial_epoch and storage.exists(self.path):
+            record = storage.read_json(self.path, fix="delete it to forget the history")
+            if record.get("run_id") == run_id:
+                self.epochs = [e for e in record.get("epochs", []) if e["epoch"] <= initial_epoch]
+
+    @property
+    def history(self):
+        names = sorted({name for entry in self.epochs for name in entry} - {"epoch"})
+        return {name: [entry.get(name) for entry in self.epochs] for name in names}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()
+                                                   if isinstance(v, (int, float, np.floating))}})
+        storage.write_json(self.path, {"run_id": self.run_id, "epochs": self.epochs})
+
+
+def save_model(model, path):
+    """Saves ``model`` as a ``.keras`` file atomically (temporary sibling, then rename).
+
+    Args:
+      model: a Keras model.
+      path: destination ending in ``.keras`` (any tf.io.gfile path).
+
+    Returns:
+      ``path``.
+
+    Raises:
+      storage.StorageError: if it cannot be written (the previous file stays).
+    """
+    temp = storage.temporary_sibling(path) + ".keras"
+    storage.makedirs(posixpath.dirname(str(path)) or ".")
+    try:
+        with storage.reported("write", path):
+            model.save(temp)
+        storage.rename(temp, path, overwrite=True)
+    except BaseException:
+        storage.remove(temp)
+        raise
+    return path
+
+
+class TaskPictures(keras.callbacks.Callback):
+    """Writes the task's pictures (`selu_zoo.tasks.Task.pictures`) to TensorBoard every epoch.
+
+    Args:
+      examples: NumPy features of the examples to draw (fixed for the run).
+      log_dir: TensorBoard folder.
+      seed: seed of the pictures' random draws (fixed, so epochs compare).
+    """
+
+    def __init__(self, examples, log_dir, seed=0):
+        super().__init__()
+        self.examples, self.log_dir, self.seed = examples, str(log_dir), seed
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        originals, reconstructions, samples = vae_images(
-            self.model, self.probe_inputs, self.noise, self.image_shape)
+        pictures = self.model.pictures(self.examples, self.seed)
+        if not pictures:
+            return
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
-        columns = len(originals)
         with self._writer.as_default(step=epoch + 1):
-            tf.summary.image("vae/reconstructions", image_grid(
-                np.concatenate([originals, reconstructions]), columns)[None])
-            tf.summary.image("vae/samples", image_grid(samples, columns)[None])
+            for name, image in pictures.items():
+                tf.summary.image(name, image[None])
         self._writer.flush()
 
     def on_train_end(self, logs=None):

@@ -4,7 +4,7 @@
   ``multi_worker`` (``TF_CONFIG``) or ``tpu`` strategies by name.
 - `train` is a distributed custom training loop with checkpoints and resume, for the
   strategies where Keras ``fit`` does not work (`uses_keras_fit`).
-- `is_chief`, `write_dir`, `save_model`, `chief_first`: who writes what in a multi-worker run.
+- `is_chief`, `write_dir`, `chief_first`: who writes what in a multi-worker run.
 """
 
 from selu_zoo.distribute.cluster import barrier
@@ -17,11 +17,9 @@ from selu_zoo.distribute.cluster import task
 from selu_zoo.distribute.cluster import write_dir
 from selu_zoo.distribute.inputs import distribute_examples
 from selu_zoo.distribute.inputs import per_replica_batch_size
-from selu_zoo.distribute.loop import latest_epoch
 from selu_zoo.distribute.loop import LoopResult
 from selu_zoo.distribute.loop import NonFiniteLossError
 from selu_zoo.distribute.loop import train
-from selu_zoo.distribute.saving import save_model
 from selu_zoo.distribute.strategies import configure_cpu_devices
 from selu_zoo.distribute.strategies import DEFAULT
 from selu_zoo.distribute.strategies import make_strategy
@@ -47,13 +45,11 @@ __all__ = [
     "distribute_examples",
     "free_local_ports",
     "is_chief",
-    "latest_epoch",
     "make_strategy",
     "num_workers",
     "parse_tf_config",
     "per_replica_batch_size",
     "remove_write_dir",
-    "save_model",
     "strategy_name",
     "task",
     "train",

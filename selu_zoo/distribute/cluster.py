@@ -8,12 +8,13 @@ theirs to a private temporary folder and delete it right after (`write_dir`,
 `remove_write_dir`).
 """
 
-import os
-import shutil
+import posixpath
 import socket
 
 import tensorflow as tf
 from absl import logging
+
+from selu_zoo import storage
 
 
 def task(strategy):
@@ -65,8 +66,8 @@ def write_dir(directory, strategy):
     if is_chief(strategy):
         return directory
     task_type, task_id = task(strategy)
-    parent, name = os.path.split(os.path.normpath(directory))
-    return os.path.join(parent, ".worker-tmp", f"{task_type}-{task_id}", name)
+    parent, name = posixpath.split(str(directory).rstrip("/"))
+    return storage.join(parent, ".worker-tmp", f"{task_type}-{task_id}", name)
 
 
 def remove_write_dir(directory, strategy):
@@ -79,11 +80,10 @@ def remove_write_dir(directory, strategy):
     if is_chief(strategy):
         return
     private = write_dir(directory, strategy)
-    shutil.rmtree(os.path.dirname(private), ignore_errors=True)
-    try:  # the shared .worker-tmp folder, once the last worker left it
-        os.rmdir(os.path.dirname(os.path.dirname(private)))
-    except OSError:
-        pass
+    storage.remove_tree(posixpath.dirname(private))
+    shared = posixpath.dirname(posixpath.dirname(private))
+    if not storage.listdir(shared):  # the shared .worker-tmp folder, once the last worker left
+        storage.remove_tree(shared)
     logging.debug("removed the worker's temporary copy %s", private)
 
 

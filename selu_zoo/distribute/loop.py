@@ -17,13 +17,11 @@ Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` (see
   square root);
 - the loss and the compiled metrics are averaged over the epoch (and over the validation set,
   weighted by example counts, so uneven last batches count correctly) and logged with absl;
-- a ``tf.train.Checkpoint`` of the model (all its variables, dropout seed generators
-  included), the optimizer and the epoch counter is saved after every epoch through a
-  ``tf.train.CheckpointManager``: by the chief into ``checkpoint_dir``, by other workers into a
-  temporary folder deleted right after (`selu_zoo.distribute.cluster`). A new run with the
-  same ``checkpoint_dir`` restores the latest checkpoint and goes on from the epoch after it;
-  like ``keras.callbacks.BackupAndRestore`` it restores the epoch, not the position in the data
-  stream (which restarts at the beginning of a pass);
+- the training state is saved after every epoch with a `selu_zoo.resume.ResumeCheckpoint`
+  (by the chief into its folder, by other workers into temporary folders), and restored
+  from it at the start: a new run goes on from the epoch after the newest complete
+  checkpoint. Like Keras ``fit`` with ``initial_epoch`` it restores the epoch, not the
+  position in the data stream (which restarts at the beginning of a pass);
 - Keras callbacks given to `train` get ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``
   (with ``loss``, metrics and ``val_`` metrics) and ``on_train_end``; pass the ones that write
   files (TensorBoard, the best model) on the chief only.
@@ -39,9 +37,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from selu_zoo.distribute import cluster, inputs
-
-EPOCH_CHECKPOINT_PREFIX = "ckpt"
+from selu_zoo.distribute import inputs
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,7 +53,6 @@ class LoopResult:
         ``History.history``).
       initial_epoch: the number of epochs a restored checkpoint had finished (0 for a fresh run).
       epochs: the number of epochs finished at the end.
-      checkpoint: the chief's latest checkpoint (None on other workers).
       train_seconds: per epoch of this run, the seconds of its training steps (without
         validation, checkpoints and callbacks); the first includes tracing.
     """
@@ -65,27 +60,7 @@ class LoopResult:
     history: dict
     initial_epoch: int
     epochs: int
-    checkpoint: str | None
     train_seconds: list = dataclasses.field(default_factory=list)
-
-
-def latest_epoch(checkpoint_dir):
-    """The epoch number of the latest checkpoint in ``checkpoint_dir``, or 0 if none.
-
-    Args:
-      checkpoint_dir: a folder written by `train`.
-
-    Returns:
-      An int (checkpoints are numbered by the epochs they finished).
-    """
-    path = tf.train.latest_checkpoint(checkpoint_dir)
-    return 0 if path is None else int(path.rsplit("-", 1)[1])
-
-
-def _symbolic_batch(examples):
-    """A batch of TensorSpecs with an unknown batch dimension, from single-example specs."""
-    return tf.nest.map_structure(
-        lambda spec: tf.TensorSpec((None, *spec.shape), spec.dtype), examples.element_spec)
 
 
 class _Steps:
@@ -180,45 +155,21 @@ class _Steps:
 
 
 def _build(model, strategy, examples):
-    """Creates the metric and optimizer variables under the strategy, outside replica context."""
+    """Creates the compiled loss and metric variables under the strategy, outside replicas.
+
+    Variables cannot be created inside ``strategy.run``; one call of the loss and the
+    metrics on two examples, in the cross-replica context, creates them (and the metrics
+    are reset afterwards).
+    """
     with strategy.scope():
-        # Keras fit builds the same way (Trainer._symbolic_build): from symbolic inputs, so the
-        # compiled metrics' variables exist before the first replicated step.
-        model._symbolic_build(data_batch=_symbolic_batch(examples))  # noqa: SLF001
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-
-
-class _Checkpoints:
-    """Chief-written, worker-temporary `tf.train.CheckpointManager` of model, optimizer, epoch."""
-
-    def __init__(self, model, strategy, directory, max_to_keep):
-        self.strategy, self.directory = strategy, directory
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        # model.variables as well: Keras' tracking leaves out some state, such as the seed
-        # generators of dropout layers, which a resumed run should continue from.
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                              epoch=self.epoch,
-                                              model_variables=list(model.variables))
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, cluster.write_dir(directory, strategy),
-            max_to_keep=max_to_keep if cluster.is_chief(strategy) else 1,
-            checkpoint_name=EPOCH_CHECKPOINT_PREFIX)
-
-    def restore(self):
-        """Restores the chief's latest checkpoint, if any; returns the epochs it finished."""
-        latest = tf.train.latest_checkpoint(self.directory)
-        if latest is None:
-            return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        logging.info("restored %s: %d epoch(s) done", latest, int(self.epoch))
-        return int(self.epoch)
-
-    def save(self, epoch):
-        self.epoch.assign(epoch)
-        path = self.manager.save(checkpoint_number=epoch)
-        cluster.remove_write_dir(self.directory, self.strategy)
-        return path if cluster.is_chief(self.strategy) else None
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            next(iter(examples.batch(2))))
+        y_pred = model(x, training=False)
+        model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                           training=False)
+        model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        for metric in model.metrics:
+            metric.reset_state()
 
 
 def _format(logs):
@@ -226,9 +177,9 @@ def _format(logs):
 
 
 def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_per_epoch,
-          checkpoint_dir, validation_examples=None, callbacks=None, max_to_keep=3,
-          jit_compile=False, steps_per_execution=1):
-    """Trains ``model`` under ``strategy`` with a custom loop, resuming from ``checkpoint_dir``.
+          resume, validation_examples=None, callbacks=None, jit_compile=False,
+          steps_per_execution=1):
+    """Trains ``model`` under ``strategy`` with a custom loop, resuming from ``resume``.
 
     Every worker of a multi-worker cluster calls this with the same arguments except
     ``callbacks`` (pass file-writing callbacks on the chief only).
@@ -242,11 +193,11 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
         must be a multiple of ``strategy.num_replicas_in_sync``.
       epochs: the total number of epochs (a resumed run trains only the missing ones).
       steps_per_epoch: optimizer steps per epoch; a multiple of ``steps_per_execution``.
-      checkpoint_dir: the chief's checkpoint folder (on storage every worker can read, for a
-        multi-machine cluster); resumed from when it holds a checkpoint.
+      resume: a `selu_zoo.resume.ResumeCheckpoint` of the model (its folder on storage
+        every worker can read, for a multi-machine cluster), restored at the start and
+        saved after every epoch.
       validation_examples: optional dataset of single examples evaluated after each epoch.
       callbacks: Keras callbacks driven at epoch granularity.
-      max_to_keep: checkpoints the chief keeps.
       jit_compile: compile each replica's forward and backward pass with XLA (the all-reduce
         and the optimizer update stay outside XLA).
       steps_per_execution: steps run per ``tf.function`` call.
@@ -272,14 +223,9 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
         strategy, validation_examples, global_batch_size, repeat=False)
     _build(model, strategy, train_examples)
     steps = _Steps(model, strategy, jit_compile, steps_per_execution, validation_data)
-    checkpoints = _Checkpoints(model, strategy, checkpoint_dir, max_to_keep)
-    initial_epoch = checkpoints.restore()
+    initial_epoch = resume.restore()
     callback_list = keras.callbacks.CallbackList(callbacks or [], model=model)
-    history, path, train_seconds = {}, tf.train.latest_checkpoint(checkpoint_dir), []
-    task_type, task_id = cluster.task(strategy)
-    who = "" if task_type is None else f"[{task_type} {task_id}] "
-    if initial_epoch >= epochs:
-        logging.info("%sall %d epochs were done already", who, epochs)
+    history, train_seconds = {}, []
     model.stop_training = False
     callback_list.on_train_begin()
     iterator = iter(train_data)
@@ -299,18 +245,16 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
             logs.update({f"val_{name}": value for name, value in steps.results().items()})
         for name, value in logs.items():
             history.setdefault(name, []).append(value)
-        logging.info("%sepoch %d/%d: %s (%.2f s, %.0f examples/s)", who, epoch + 1, epochs,
-                     _format(logs), seconds, steps_per_epoch * global_batch_size / seconds)
+        logging.debug("epoch %d/%d: %s (%.2f s, %.0f examples/s)", epoch + 1, epochs,
+                      _format(logs), seconds, steps_per_epoch * global_batch_size / seconds)
         if not math.isfinite(logs["loss"]):  # the same on every worker: it is all-reduced
             raise NonFiniteLossError(f"the loss became {logs['loss']} in epoch {epoch + 1}")
-        saved = checkpoints.save(epoch + 1)
-        path = saved or path
+        resume.save(epoch + 1)
         callback_list.on_epoch_end(epoch, logs)
         # A callback on the chief may stop training; every worker must stop at the same epoch.
         if steps.any_worker(model.stop_training):
             break
     callback_list.on_train_end()
     return LoopResult(history=history, initial_epoch=initial_epoch,
-                      epochs=int(checkpoints.epoch) if history else initial_epoch,
-                      checkpoint=path if cluster.is_chief(strategy) else None,
+                      epochs=int(resume.epoch) if history else initial_epoch,
                       train_seconds=train_seconds)

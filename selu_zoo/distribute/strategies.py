@@ -185,7 +185,7 @@ def make_strategy(name, num_cpu_devices=None, tpu=None):
         strategy = _multi_worker()
     else:
         strategy = _tpu(tpu)
-    logging.info("strategy %s: %s with %d replica(s)", name, strategy_name(strategy),
+    logging.debug("strategy %s: %s with %d replica(s)", name, strategy_name(strategy),
                  strategy.num_replicas_in_sync)
     return strategy
 
