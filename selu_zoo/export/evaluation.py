@@ -1,11 +1,14 @@
-"""Data for exports (calibration, verification) and the quality metrics of each model kind."""
+"""Examples for exports (calibration, verification) and how artifacts are compared.
+
+What an artifact's outputs *mean* (accuracy, ELBO, ...) is the task's business
+(`selu_zoo.tasks.Task.artifact_metrics`); this module prepares the examples, the inputs of
+every endpoint, and the differences between artifacts.
+"""
 
 import dataclasses
 
 import numpy as np
 import tensorflow as tf
-
-from selu_zoo.export import signatures as sig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,7 +17,7 @@ class ExportData:
 
     Attributes:
       features: input name -> float array with a leading example axis.
-      labels: class labels (classifier) or targets (regressor), or None.
+      labels: labels or targets, or None.
       synthetic: True when drawn at random because no data was given.
     """
 
@@ -26,11 +29,11 @@ class ExportData:
         return len(next(iter(self.features.values())))
 
 
-def _to_feature_dict(x, specs):
-    """Maps features (array, list of arrays, or dict) to input name -> float array.
+def _as_inputs(x, specs):
+    """Maps features (array, list of arrays, or dict) to input name -> array of the spec's dtype.
 
-    Returns:
-      ``(arrays, batched)``: arrays with a leading example axis, and whether ``x`` had one.
+    Raises:
+      ValueError: if the arrays do not fit the inputs (names, count or shapes).
     """
     if isinstance(x, dict):
         missing = {s.name for s in specs} - set(x)
@@ -45,114 +48,99 @@ def _to_feature_dict(x, specs):
         if len(specs) != 1:
             raise ValueError(f"the model has {len(specs)} inputs: pass a dict of arrays")
         arrays = {specs[0].name: x}
-    out, batched = {}, True
+    out = {}
     for spec in specs:
         array = np.asarray(arrays[spec.name], dtype=spec.dtype.as_numpy_dtype)
         expected = tuple(spec.shape)[1:]
-        if array.ndim == len(expected):  # one unbatched example
-            array, batched = array[None], False
         if array.ndim != len(expected) + 1 or any(
                 e is not None and e != a for e, a in zip(expected, array.shape[1:])):
             raise ValueError(f"input {spec.name!r} expects examples of shape {expected}, "
                              f"got an array of shape {array.shape}")
         out[spec.name] = array
-    return out, batched
+    return out
 
 
-def _read_dataset(dataset, specs, limit):
-    """Reads up to ``limit`` examples from a tf.data.Dataset of x or (x, y), batched or not."""
-    parts, labels, seen = [], [], 0
+def _take(dataset, limit):
+    """Up to ``limit`` examples of a batched or unbatched dataset of x or (x, y)."""
+    features, labels, seen = [], [], 0
     for element in dataset.as_numpy_iterator():
-        # (x, y) or (x, y, sample_weight), as Keras' fit takes them; anything else is x.
-        x, y = (element[0], element[1]) if isinstance(element, tuple) and len(element) in (2, 3) \
-            else (element, None)
-        arrays, batched = _to_feature_dict(x, specs)
-        parts.append(arrays)
-        if y is not None:
-            y = np.asarray(y)
-            labels.append(y if batched else y[None])
-        seen += len(next(iter(arrays.values())))
+        x, y = element[:2] if isinstance(element, tuple) else (element, None)
+        if np.ndim(next(iter(x.values())) if isinstance(x, dict) else x) == 0:
+            raise ValueError("the dataset yields scalars; it needs feature arrays")
+        features.append(x)
+        labels.append(y)
+        seen += len(next(iter(x.values())) if isinstance(x, dict) else x)
         if seen >= limit:
             break
-    if not parts:
-        raise ValueError("the dataset yielded no examples")
-    features = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return features, (np.concatenate(labels) if len(labels) == len(parts) else None)
+    return features, labels
 
 
-def prepare(data, signatures, limit, seed=0, num_synthetic=64, synthetic_stats=None):
-    """Turns user data into an `ExportData` for the model's default endpoint.
+def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
+    """Turns the caller's examples into an `ExportData` for inputs ``specs``.
 
     Args:
-      data: None (then ``num_synthetic`` examples are drawn), a features array, a dict
-        of arrays, a tuple ``(features, labels[, sample_weight])``, or a `tf.data.Dataset` of
-        features or such tuples, batched or not. Labels may be None.
-      signatures: the model's `ModelSignatures`.
+      data: None (``num_synthetic`` examples are drawn), a features array, a dict of
+        arrays, a tuple ``(features, labels)``, or a *batched* ``tf.data.Dataset`` of features
+        or ``(features, labels)`` (read only as far as ``limit`` examples).
+      specs: the default endpoint's input `tf.TensorSpec`s.
       limit: the most examples kept.
       seed: seed of the synthetic draw.
       num_synthetic: how many examples to draw when ``data`` is None.
-      synthetic_stats: input name -> ``(mean, std)`` arrays broadcastable to one example,
-        for the synthetic draw (``mean + std * N(0, 1)``); N(0, 1) for inputs not listed.
+      synthetic_stats: input name -> ``(mean, std)`` for the synthetic draw
+        (``mean + std * N(0, 1)``); N(0, 1) for inputs not listed.
 
     Returns:
-      An `ExportData` with at least one example.
+      An `ExportData` with between 1 and ``limit`` examples.
 
     Raises:
-      ValueError: for data that does not fit the model's inputs, or no examples.
+      ValueError: for data that does not fit the inputs, or no examples.
     """
-    specs = signatures.default.input_signature
     if data is None:
         rng = np.random.default_rng(seed)
         features = {}
         for spec in specs:
             shape = tuple(spec.shape)[1:]
             if any(d is None for d in shape):
-                raise ValueError(f"input {spec.name!r} has a variable shape {shape}: "
-                                 f"pass data, synthetic examples need a fixed shape")
+                raise ValueError(f"input {spec.name!r} has a variable shape {shape}: pass "
+                                 "data, synthetic examples need a fixed shape")
             mean, std = (synthetic_stats or {}).get(spec.name, (0.0, 1.0))
             draw = rng.standard_normal((num_synthetic, *shape))
             features[spec.name] = (np.asarray(mean) + np.asarray(std) * draw).astype(
                 spec.dtype.as_numpy_dtype)
         return ExportData(features, None, synthetic=True)
+    labels = None
     if isinstance(data, tf.data.Dataset):
-        features, labels = _read_dataset(data, specs, limit)
-    elif isinstance(data, tuple) and len(data) in (2, 3):
-        features = _to_feature_dict(data[0], specs)[0]
+        parts, label_parts = _take(data, limit)
+        if not parts:
+            raise ValueError("the dataset yielded no examples")
+        arrays = [_as_inputs(p, specs) for p in parts]
+        features = {k: np.concatenate([a[k] for a in arrays]) for k in arrays[0]}
+        if all(y is not None for y in label_parts):
+            labels = np.concatenate([np.asarray(y) for y in label_parts])
+    elif isinstance(data, tuple) and len(data) == 2:
+        features = _as_inputs(data[0], specs)
         labels = None if data[1] is None else np.asarray(data[1])
     else:
-        features, labels = _to_feature_dict(data, specs)[0], None
+        features = _as_inputs(data, specs)
     count = len(next(iter(features.values())))
     if count == 0:
         raise ValueError("no examples in the data")
     if labels is not None and len(labels) != count:
         raise ValueError(f"{count} examples but {len(labels)} labels")
-    features = {k: v[:limit] for k, v in features.items()}
-    labels = None if labels is None else labels[:limit]
-    return ExportData(features, labels)
+    return ExportData({k: v[:limit] for k, v in features.items()},
+                      None if labels is None else labels[:limit])
 
 
-def signature_inputs(signatures, data, seed=0):
-    """Inputs for every endpoint, derived from feature examples.
-
-    ``decode`` gets the encoder's ``z_mean`` of the examples; ``sample`` gets N(0, 1) noise.
+def endpoint_inputs(model, endpoints, data, seed=0):
+    """Inputs for every endpoint: the task's `endpoint_inputs`, else the data's by input name.
 
     Returns:
-      endpoint name -> {input name: array}.
+      ``{endpoint name: {input name: array}}``.
     """
-    inputs = {}
-    for endpoint in signatures.endpoints:
-        names = endpoint.input_names
-        if names == ("z",):
-            z = signatures.endpoint("encode").reference(data.features)["z_mean"]
-            inputs[endpoint.name] = {"z": z.astype(endpoint.input_signature[0].dtype
-                                                    .as_numpy_dtype)}
-        elif names == ("eps",):
-            rng = np.random.default_rng(seed + 1)
-            shape = (len(data), signatures.latent_dim)
-            inputs[endpoint.name] = {"eps": rng.standard_normal(shape).astype(np.float32)}
-        else:
-            inputs[endpoint.name] = {n: data.features[n] for n in names}
-    return inputs
+    own = getattr(model, "endpoint_inputs", None)
+    if callable(own) and list(data.features) == ["features"]:
+        return own(data.features["features"], seed)
+    return {e.name: {n: data.features[n] for n in e.input_names} for e in endpoints}
 
 
 def representative_dataset(inputs_by_endpoint):
@@ -175,77 +163,6 @@ def max_abs_diffs(outputs, reference):
             for key, per_output in reference.items()}
 
 
-def _classes(logits):
-    return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 \
-        else np.argmax(logits, axis=-1)
-
-
-def _flat(x):
-    return x.reshape(len(x), -1).astype(np.float64)
-
-
-def vae_metrics(signatures, features, encoded, x_mean):
-    """Reconstruction error and ELBO at z = z_mean, averaged over examples.
-
-    Bernoulli: reconstruction error is the binary cross-entropy summed over features
-    (x_mean clipped to [1e-7, 1 - 1e-7]); Gaussian: a unit-variance Gaussian, so the
-    negative log-likelihood is ``0.5 * sum((x - x_mean)^2) + 0.5 * D * log(2 pi)``. The KL term
-    is that of the encoder's diagonal Gaussian to N(0, I). ``mse`` is reported for both.
-    """
-    x = _flat(features)
-    mean = _flat(x_mean)
-    if signatures.likelihood == "bernoulli":
-        p = np.clip(mean, 1e-7, 1 - 1e-7)
-        nll = -np.sum(x * np.log(p) + (1 - x) * np.log1p(-p), axis=1)
-    else:
-        nll = 0.5 * np.sum((x - mean) ** 2, axis=1) + 0.5 * x.shape[1] * np.log(2 * np.pi)
-    z_mean = encoded["z_mean"].astype(np.float64)
-    z_log_var = encoded["z_log_var"].astype(np.float64)
-    kl = -0.5 * np.sum(1 + z_log_var - z_mean ** 2 - np.exp(z_log_var), axis=1)
-    return {"reconstruction_error": float(np.mean(nll)), "kl": float(np.mean(kl)),
-            "elbo": float(np.mean(-nll - kl)), "mse": float(np.mean((x - mean) ** 2))}
-
-
-def quality(signatures, data, outputs):
-    """Task metrics of one set of outputs (Keras' or an interpreter's) on the data.
-
-    Args:
-      signatures: the model's `ModelSignatures`.
-      data: the `ExportData` the outputs were computed on.
-      outputs: endpoint name -> {output name: array}.
-
-    Returns:
-      A dict of floats: ``accuracy`` (classifier with labels), ``mse`` (regressor with
-      targets), VAE metrics (`vae_metrics`); empty for other kinds.
-    """
-    default = outputs[signatures.default.name]
-    if signatures.kind == sig.CLASSIFIER and data.labels is not None:
-        labels = np.asarray(data.labels)
-        if labels.ndim == 2 and labels.shape[1] > 1:  # one-hot
-            labels = np.argmax(labels, axis=1)
-        labels = labels.reshape(-1)
-        return {"accuracy": float(np.mean(_classes(default["logits"]) == labels))}
-    if signatures.kind == sig.REGRESSOR and data.labels is not None:
-        prediction = default["prediction"].reshape(len(data), -1)
-        targets = np.asarray(data.labels, np.float64).reshape(len(data), -1)
-        return {"mse": float(np.mean((prediction - targets) ** 2))}
-    if signatures.kind == sig.VAE:
-        (features,) = data.features.values()
-        return vae_metrics(signatures, features, outputs["encode"],
-                           outputs["reconstruct"]["x_mean"])
-    return {}
-
-
-def compare(signatures, outputs, reference):
-    """How one variant's outputs differ from a reference's (Keras' or float32's).
-
-    Returns:
-      ``max_abs_diff``: endpoint -> output -> float; for a classifier also
-      ``top1_agreement`` (fraction of examples with the same predicted class).
-    """
-    result = {"max_abs_diff": max_abs_diffs(outputs, reference)}
-    if signatures.kind == sig.CLASSIFIER:
-        name = signatures.default.name
-        result["top1_agreement"] = float(np.mean(
-            _classes(outputs[name]["logits"]) == _classes(reference[name]["logits"])))
-    return result
+def delta(metrics, baseline):
+    """``metrics - baseline`` for every metric both have."""
+    return {k: metrics[k] - baseline[k] for k in metrics if k in baseline}

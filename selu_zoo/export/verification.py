@@ -1,0 +1,146 @@
+"""Checking exported artifacts against the Keras model, and running each artifact the same way.
+
+A *runner* is ``run(endpoint_name, {input name: array}) -> {output name: array}``: the
+model's own endpoints (`keras_runner`), a loaded SavedModel's signatures
+(`saved_model_runner`) or a TFLite interpreter's (`tflite_runner`). Tasks score artifacts
+through runners (`selu_zoo.tasks.Task.artifact_metrics`), so every artifact is measured with
+the same definitions.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from selu_zoo import tasks
+from selu_zoo.export import evaluation, serving, tflite
+
+# Inputs that every artifact is tried on, to record what it does with them.
+NON_FINITE_INPUTS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
+                     "huge": 3e38}
+
+
+class ExportVerificationError(RuntimeError):
+    """An exported artifact does not reproduce the Keras model."""
+
+
+def keras_runner(endpoints):
+    """A runner of the model's own endpoints (eager Keras calls)."""
+    return lambda name, inputs: tasks.endpoints.find(endpoints, name)(inputs)
+
+
+def saved_model_runner(saved_model_dir):
+    """A runner of a SavedModel's signatures, loaded once."""
+    loaded = serving.load_saved_model(saved_model_dir)
+
+    def run(name, inputs):
+        result = loaded.signatures[name](**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in result.items()}
+
+    return run
+
+
+def tflite_runner(content):
+    """A runner of a TFLite flatbuffer's signatures (LiteRT's interpreter)."""
+    interpreter = tflite.make_interpreter(content)
+    return lambda name, inputs: tflite.run_signature(interpreter, name, inputs)
+
+
+def outputs_of(run, inputs_by_endpoint):
+    """``{endpoint: run(endpoint, inputs)}`` for every endpoint's inputs."""
+    return {name: run(name, inputs) for name, inputs in inputs_by_endpoint.items()}
+
+
+def check_parity(what, outputs, reference, tolerance):
+    """Raises unless every output is within ``tolerance * max(1, max |reference|)``.
+
+    Returns:
+      The max absolute differences, ``{endpoint: {output: float}}``.
+
+    Raises:
+      ExportVerificationError: naming every output that is off (NaN counts as off).
+    """
+    diffs = evaluation.max_abs_diffs(outputs, reference)
+    failures = []
+    for key, per_output in diffs.items():
+        for name, diff in per_output.items():
+            bound = tolerance * max(1.0, float(np.max(np.abs(reference[key][name]))))
+            if not diff <= bound:
+                failures.append(f"{key}/{name}: max abs diff {diff:.3g} > {bound:.3g}")
+    if failures:
+        raise ExportVerificationError(f"{what} does not match the Keras model: "
+                                      + "; ".join(failures))
+    return diffs
+
+
+def artifact_metrics(model, data, run, seed=0):
+    """The task's metrics of an artifact on the verification examples ({} for other models)."""
+    if not isinstance(model, tasks.Task) or list(data.features) != ["features"]:
+        return {}
+    return model.artifact_metrics(data.features["features"], data.labels, run, seed)
+
+
+def non_finite_behaviour(run, endpoint):
+    """What an artifact's default endpoint returns for NaN, infinite and huge inputs.
+
+    Args:
+      run: the artifact's runner.
+      endpoint: its default `selu_zoo.tasks.Endpoint` (for the input shapes and dtypes).
+
+    Returns:
+      ``{input kind: "non-finite outputs" or "finite outputs"}`` for `NON_FINITE_INPUTS`.
+    """
+    behaviour = {}
+    for kind, value in NON_FINITE_INPUTS.items():
+        inputs = {spec.name: np.full((2, *tuple(spec.shape)[1:]), value,
+                                     spec.dtype.as_numpy_dtype)
+                  for spec in endpoint.input_signature}
+        outputs = run(endpoint.name, inputs)
+        finite = all(np.all(np.isfinite(v)) for v in outputs.values())
+        behaviour[kind] = "finite outputs" if finite else "non-finite outputs"
+    return behaviour
+
+
+def verify_keras_file(model, path, data=None):
+    """Loads a ``.keras`` file with ``safe_mode=True`` and checks it against ``model``.
+
+    Checks that the weights and the optimizer variables (iterations, moments, ...) are equal,
+    and that the default endpoint gives the same outputs on ``data`` (an `ExportData`).
+
+    Returns:
+      A report dict: the number of optimizer variables compared, and the outputs' max
+      absolute difference on ``data``.
+
+    Raises:
+      ExportVerificationError: on any difference.
+    """
+    loaded = keras.models.load_model(path, safe_mode=True)
+    problems = []
+
+    def compare_variables(what, mine, theirs):
+        if len(mine) != len(theirs):
+            problems.append(f"{what}: {len(theirs)} variables loaded, {len(mine)} saved")
+            return
+        for a, b in zip(mine, theirs):
+            if not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)):
+                problems.append(f"{what}: variable {a.path} differs after loading")
+
+    compare_variables("weights", model.weights, loaded.weights)
+    optimizer_variables = 0
+    if getattr(model, "optimizer", None) is not None:
+        if getattr(loaded, "optimizer", None) is None:
+            problems.append("the optimizer was not restored")
+        elif model.optimizer.built:
+            optimizer_variables = len(model.optimizer.variables)
+            compare_variables("optimizer", model.optimizer.variables, loaded.optimizer.variables)
+    if type(loaded) is not type(model):
+        problems.append(f"it loads as {type(loaded).__name__}, not {type(model).__name__}")
+    max_abs_diff = None
+    if data is not None:
+        mine = tasks.serving_endpoints(model)[0](data.features)
+        theirs = tasks.serving_endpoints(loaded)[0](data.features)
+        max_abs_diff = {k: float(np.max(np.abs(mine[k] - theirs[k]))) for k in mine}
+        if any(v != 0 for v in max_abs_diff.values()):
+            problems.append(f"outputs differ after loading: {max_abs_diff}")
+    if problems:
+        raise ExportVerificationError(f"{path} does not restore the model: " + "; ".join(problems))
+    return {"optimizer_variables": optimizer_variables, "max_abs_diff": max_abs_diff}
