@@ -1,17 +1,19 @@
-r"""Train a selu_zoo model on an embedded (offline) dataset and export it.
+r"""Train a selu_zoo model and export it.
 
     python train.py --model=snn_vae
     python train.py --model=snn --config.dataset=digits --config.epochs=20
+    python train.py --model=snn --config.dataset=csv:HTRU_2.csv --config.label_column=8
     python train.py --model=snn_cnn --config=configs/snn_cnn.py --workdir=/tmp/cnn
 
-The experiment (dataset, epochs, batch size, learning rate, seed, jit_compile, mixed precision,
-model hyperparameters) lives in the config, ``configs/<model>.py`` by default; override any
-field with ``--config.<field>=value``. Run the same command again after an interruption and
-training resumes from the last finished epoch.
+The experiment (dataset, epochs, batch size, learning rate, seed, jit_compile, mixed
+precision, model hyperparameters) lives in the config, ``configs/<model>.py`` by default;
+override any field with ``--config.<field>=value``. A workdir holds one run: run the same
+command again after an interruption and training resumes from the last finished epoch; a
+different config in a used workdir is refused (``--restart`` starts over).
 
-Artifacts: ``<workdir>/`` holds logs (TensorBoard), the best checkpoint, the resume backup and
-``metrics.json``; ``<export_dir>/<model>/`` holds the SavedModel versions, the ``.keras`` file
-and the TFLite files.
+Artifacts: ``<workdir>/`` holds the config, checkpoints, TensorBoard logs, pictures and
+``metrics.json``; ``<export_dir>/<model>/<version>/`` holds the SavedModel and, in its
+``assets.extra/``, the ``.keras`` file, the TFLite files and the export report.
 
 Scale out with ``--strategy``:
 
@@ -28,18 +30,29 @@ scaled). In a multi-worker cluster every worker runs the same command with its o
 ``--workdir`` must be a folder every worker can read (shared storage) for resuming.
 """
 
+import difflib
+import importlib.util
 import os
 import sys
 
-import tensorflow as tf
-from absl import app, flags, logging
-from ml_collections import config_flags
+import console
 
-from models import registry
-from selu_zoo import distribute
-from training import LOOPS, train_and_evaluate
+# Before TensorFlow is imported: its C++ start-up lines go to a file, not the console.
+NATIVE_STDERR = console.NativeStderr() if __name__ == "__main__" else None
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+import training  # noqa: E402
+from configs import validation  # noqa: E402
+from models import registry  # noqa: E402
+from selu_zoo import distribute, storage  # noqa: E402
+from selu_zoo.export import models_config  # noqa: E402
 
 _PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def _model_from_argv(argv):
@@ -55,8 +68,8 @@ def _model_from_argv(argv):
 def _default_config_path(argv):
     """``configs/<model>.py`` for the --model in argv, so ``--config.x=y`` works without --config."""
     model = _model_from_argv(argv)
-    path = os.path.join(_PROJECT_DIR, "configs", f"{model}.py")
-    return path if model in registry.MODEL_NAMES else None
+    return os.path.join(_PROJECT_DIR, "configs", f"{model}.py") \
+        if model in registry.MODEL_NAMES else None
 
 
 _MODEL = flags.DEFINE_enum("model", "snn_vae", registry.MODEL_NAMES,
@@ -66,14 +79,31 @@ _CONFIG = config_flags.DEFINE_config_file(
     "ml_collections config file (default: configs/<model>.py). Override any field with "
     "--config.<field>=value.", lock_config=True)
 _WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Folder for checkpoints, TensorBoard logs, the resume backup and "
-    "metrics.json. Default: workdir/<model> in the current folder.")
+    "workdir", None, "Folder of the run (config, checkpoints, TensorBoard logs, pictures, "
+    "metrics.json); any tf.io.gfile path. Default: workdir/<model>.")
+_RESTART = flags.DEFINE_bool(
+    "restart", False, "Delete the run already in --workdir (its checkpoints, logs and "
+    "metrics) and start over; without it a different config there is refused.")
+_EXPORT = flags.DEFINE_bool("export", True, "Export the trained model at the end.")
 _EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", "saved_models", "Where exports go: <export_dir>/<model>/<version>/ "
-    "(SavedModel), <model>.keras and <model>.tflite.")
+    "export_dir", "saved_models", "Serving base folder: <export_dir>/<name>/<version>/ and "
+    "<export_dir>/models.config; any tf.io.gfile path.")
+_EXPORT_NAME = flags.DEFINE_string(
+    "export_name", None, "The model's folder under --export_dir and its TF Serving name "
+    "(default: --model).")
+_KEEP_VERSIONS = flags.DEFINE_integer(
+    "keep_versions", 5, "Versions to keep per model (the newest, and versions models.config "
+    "pins, are always kept).", lower_bound=1)
+_SERVING_BASE_PATH = flags.DEFINE_string(
+    "serving_base_path", None, "--export_dir as TensorFlow Serving sees it (e.g. /models in "
+    "a container), for this model's base_path in models.config. Default: the entry's "
+    "current base_path, or the absolute --export_dir for a new entry.")
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "TFDS data folder. Embedded datasets are prepared there on first use; "
-    "catalog datasets must already be prepared there. Default: TFDS's default.")
+    "data_dir", None, "TFDS data folder, where datasets are prepared; any tf.io.gfile path. "
+    "Default: TFDS's ($TFDS_DATA_DIR or ~/tensorflow_datasets).")
+_DOWNLOAD = flags.DEFINE_bool(
+    "download", True, "Download a TFDS catalog dataset that is not prepared in --data_dir. "
+    "Embedded and CSV datasets never download.")
 _STRATEGY = flags.DEFINE_enum(
     "strategy", "default", list(distribute.STRATEGIES),
     "tf.distribute strategy: 'default' (one device), 'mirrored' (all local GPUs, or "
@@ -86,80 +116,16 @@ _TPU = flags.DEFINE_string(
     "tpu", None, "With --strategy=tpu: TPU name or grpc:// address (default: $TPU_NAME, else "
     "the local TPU VM).")
 _LOOP = flags.DEFINE_enum(
-    "loop", "auto", list(LOOPS), "Training loop: 'auto' uses Keras fit where it works under "
-    "the strategy and the distributed custom loop elsewhere (multi_worker; mirrored with "
-    "config.jit_compile).")
-_KEEP_VERSIONS = flags.DEFINE_integer(
-    "keep_versions", 5, "SavedModel versions to keep per model (the newest is always kept).",
-    lower_bound=1)
-_SERVING_BASE_PATH = flags.DEFINE_string(
-    "serving_base_path", None, "Folder that holds the exports as TensorFlow Serving sees it "
-    "(e.g. /models inside a container), for the base_path entries of "
-    "<export_dir>/models.config. Default: the absolute path of --export_dir.")
-_EXPORT = flags.DEFINE_bool("export", True, "Export the trained model at the end.")
+    "loop", "auto", list(training.LOOPS), "Training loop: 'auto' uses Keras fit where it "
+    "works under the strategy and the distributed custom loop elsewhere (multi_worker; "
+    "mirrored with config.jit_compile).")
 
 
-def _positive_int(config, field):
-    value = config.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
-
-
-def validate_config(config, model_name):
-    """Checks the fields train.py relies on; raises ValueError with a one-line message.
-
-    Args:
-      config: the experiment ConfigDict.
-      model_name: the --model value.
-
-    Raises:
-      ValueError: naming the bad field, its value and what is allowed.
-    """
-    if config.get("model", model_name) != model_name:
-        raise ValueError(f"config.model is {config.model!r} but --model is {model_name!r}")
-    _positive_int(config, "epochs")
-    _positive_int(config, "batch_size")
-    if config.get("steps_per_epoch") is not None:
-        _positive_int(config, "steps_per_epoch")
-    rate = config.get("learning_rate")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise ValueError(f"config.learning_rate must be a positive number, got {rate!r}")
-
-
-def prepare_output_dirs(workdir, export_dir):
-    """Creates ``workdir`` and checks that ``export_dir`` can hold exports, before training.
-
-    Args:
-      workdir: run folder (created).
-      export_dir: export root (created only at export time; checked here).
-
-    Raises:
-      ValueError: if export_dir or workdir is an existing file.
-      PermissionError: if a folder cannot be created or written.
-    """
-    for name, path in (("--workdir", workdir), ("--export_dir", export_dir)):
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise ValueError(f"{name}={path} is a file; pass a folder")
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, f".write-test-{os.getpid()}")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as error:
-        raise PermissionError(
-            f"--workdir={workdir} is not writable ({error.strerror})") from None
-    existing = os.path.abspath(export_dir)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise PermissionError(f"--export_dir={export_dir} is not writable ({existing})")
-
-
-def _fail(message):
-    """Prints one ``train.py: error:`` line to stderr and exits with status 2."""
-    print(f"train.py: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(2)
+def _fail(message, code=EXIT_USAGE):
+    """Prints one ``train.py: error:`` line to stderr and exits with ``code``."""
+    sys.stderr.write(f"train.py: error: {' '.join(str(message).split())}\n")
+    sys.stderr.flush()
+    sys.exit(code)
 
 
 def _parse_flags(argv):
@@ -170,38 +136,94 @@ def _parse_flags(argv):
         _fail(error)
 
 
+def _fields_of(path):
+    """The top-level field names of the config that the file ``path`` returns."""
+    spec = importlib.util.spec_from_file_location("_selu_zoo_config", path.split(":")[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return sorted(module.get_config().keys())
+
+
+def _config():
+    """The config with the command line's overrides; an unknown field is one line."""
+    try:
+        return _CONFIG.value
+    except (AttributeError, KeyError) as error:
+        known = _fields_of(config_flags.get_config_filename(flags.FLAGS["config"]))
+        unknown = [arg.split("=")[0][len("--config."):] for arg in sys.argv
+                   if arg.startswith("--config.") and arg.split("=")[0][len("--config."):]
+                   .split(".")[0] not in known]
+        field = unknown[0] if unknown else str(error).strip("\"'")
+        close = difflib.get_close_matches(field, known, n=3)
+        raise validation.ConfigError(
+            f"unknown config field {field!r}" + (f"; did you mean {', '.join(close)}?" if close
+                                                 else f"; fields: {', '.join(known)}")) from None
+
+
+def _summary(result):
+    """The lines of the final summary: test metrics, then where every artifact is."""
+    metrics = result["metrics"]
+    test = ", ".join(f"{name} {value:.4f}" for name, value in metrics["test"].items())
+    version = metrics["exported_version"]
+    lines = [f"{metrics['model']} on {metrics['dataset']}: test {test} (best epoch "
+             f"{metrics['best_epoch']}, {metrics['wall_time_s']:.0f} s"
+             + (f", exported as version {version})" if version else ")")]
+    lines += [f"  {name:<16} {path}" for name, path in result["artifacts"].items()]
+    return lines
+
+
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        _fail(f"unexpected argument {argv[1]!r}: flags start with --, e.g. --config.epochs=5")
+    verbose = logging.get_verbosity() > logging.INFO
+    console.configure_logging(logging, verbose)
+    if verbose and NATIVE_STDERR is not None:
+        NATIVE_STDERR.release()
+    tfds.display_progress_bar(verbose)
+    tf.get_logger().setLevel("INFO" if verbose else "ERROR")
     model_name = _MODEL.value
-    workdir = _WORKDIR.value or os.path.join("workdir", model_name)
+    workdir = _WORKDIR.value or storage.join("workdir", model_name)
+    export = None
     try:
         if _CONFIG.value is None:
-            raise ValueError(f"no config for --model={model_name}; pass --config")
-        validate_config(_CONFIG.value, model_name)
-        # First: logical CPU devices and the cluster must be set up before TF creates tensors.
-        strategy = distribute.make_strategy(
-            _STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value, tpu=_TPU.value)
-        prepare_output_dirs(workdir, _EXPORT_DIR.value)
-        train_and_evaluate(
-            _CONFIG.value, model_name=model_name, workdir=workdir,
-            export_dir=_EXPORT_DIR.value if _EXPORT.value else None,
-            data_dir=_DATA_DIR.value, keep_versions=_KEEP_VERSIONS.value,
-            serving_base_path=_SERVING_BASE_PATH.value, strategy=strategy, loop=_LOOP.value)
-    except (ValueError, OSError, RuntimeError) as error:
-        if logging.get_verbosity() > logging.INFO:  # --verbosity=1 or more: show the traceback
+            raise validation.ConfigError(f"no config for --model={model_name}; pass --config")
+        config = _config()
+        validation.validate(config, model_name)
+        # Logical CPU devices and the cluster must be set up before TF creates tensors.
+        strategy = distribute.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value,
+                                            tpu=_TPU.value)
+        storage.check_writable(workdir, "--workdir")
+        if _EXPORT.value:
+            storage.check_writable(_EXPORT_DIR.value, "--export_dir")
+            models_config.check_models_config(_EXPORT_DIR.value)
+            export = training.ExportOptions(
+                _EXPORT_DIR.value, _EXPORT_NAME.value or model_name, _KEEP_VERSIONS.value,
+                _SERVING_BASE_PATH.value)
+        result = training.train_and_evaluate(
+            config, workdir, export_options=export, data_dir=_DATA_DIR.value,
+            download=_DOWNLOAD.value, strategy=strategy, loop=_LOOP.value,
+            restart=_RESTART.value)
+    except training.Interrupted as interrupted:
+        _fail(interrupted, EXIT_INTERRUPTED)
+    except (ValueError, OSError) as error:  # bad input: config, data, paths, storage
+        if verbose:
             raise
         _fail(error)
-    except tf.errors.OpError as error:  # e.g. UnavailableError: another worker of the cluster died
-        if logging.get_verbosity() > logging.INFO:
+    except (RuntimeError, tf.errors.OpError) as error:
+        if verbose:
             raise
-        if (isinstance(error, tf.errors.UnavailableError)
-                and _STRATEGY.value == distribute.MULTI_WORKER):
+        if isinstance(error, tf.errors.UnavailableError) and \
+                _STRATEGY.value == distribute.MULTI_WORKER:
             _fail("another worker of the cluster failed or cannot be reached "
                   "(UnavailableError); restart every worker with the same command: training "
-                  "resumes from the chief's last checkpoint")
-        lines = [line for line in str(error.message).splitlines() if line.strip()]
-        _fail(f"{type(error).__name__}: {lines[0] if lines else ''}")
+                  "resumes from the chief's last checkpoint", EXIT_FAILED)
+        if NATIVE_STDERR is not None:
+            sys.stderr.write("TensorFlow's own output before the error:\n"
+                             + NATIVE_STDERR.text(4000))
+        message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        _fail(f"{type(error).__name__}: {message.strip().splitlines()[0]}", EXIT_FAILED)
+    if result["metrics"] is not None:
+        print("\n".join(_summary(result)), flush=True)
     return 0
 
 

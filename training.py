@@ -1,302 +1,263 @@
-"""`train_and_evaluate`: config -> dataset -> model -> fit -> test metrics -> exports.
+"""`train_and_evaluate`: config -> data -> model -> fit -> evaluate -> export.
 
 train.py parses flags and calls this; tests and notebooks can call it directly.
 
 Under a ``tf.distribute`` strategy the model is built and compiled inside ``strategy.scope()``
 and trained with Keras ``fit`` where that works (one device; ``mirrored`` without XLA;
 ``tpu``), else with the custom loop of `selu_zoo.distribute` (``multi_worker``; ``mirrored``
-with ``config.jit_compile``). Either way the global batch size is ``config.batch_size`` and the
-learning rate is used as configured (not scaled with the number of replicas). In a
-multi-worker run only the chief writes checkpoints, logs, ``metrics.json``, the PNG and the
-exports.
+with ``config.jit_compile``). The global batch size is ``config.batch_size`` and the learning
+rate is used as configured (not scaled with the number of replicas). In a multi-worker run
+only the chief writes checkpoints, logs, pictures, ``metrics.json`` and the exports.
 """
 
-import json
-import math
-import os
-import shutil
-import sys
+import dataclasses
+import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from models import registry, vae as vae_models
-from selu_zoo import callbacks, datasets, distribute, export
+from models import registry
+from selu_zoo import callbacks, datasets, distribute, runs, storage
+from selu_zoo.datasets import tabular
+from selu_zoo.export import export_all
+from selu_zoo.resume import ResumeCheckpoint
 
-VAE_MODELS = ("snn_vae",)
-_PROBE_SIZE = 256
-_IMAGE_EXAMPLES = 8
-_REPRESENTATIVE_EXAMPLES = 256
-_ELBO_SAMPLES = 20
 LOOPS = ("auto", "fit", "custom")
+PROBE_EXAMPLES = 256  # validation rows for the self-normalization monitor and the pictures
+CALIBRATION_EXAMPLES = 200  # train rows for int8 calibration
+VERIFICATION_EXAMPLES = 2000  # test rows for the export checks
 
 
-def _atomic_write_json(path, payload):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+class Diverged(RuntimeError):
+    """Training produced a NaN or infinite loss; nothing is exported."""
 
 
-def _as_autoencoder(dataset):
-    """Maps ``(features, label)`` batches to ``(features, features)`` for the VAE."""
-    return dataset.map(lambda x, _: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
+class Interrupted(Exception):
+    """Training was interrupted (Ctrl-C); the last finished epoch is saved."""
+
+    def __init__(self, epoch):
+        super().__init__(f"interrupted at epoch {epoch}; run the same command to resume")
+        self.epoch = epoch
 
 
-def _image_shape(info, config):
-    """Shape of one image for VAE pictures: the config's ``image_shape``, else a square guess."""
-    if config.get("image_shape") is not None:
-        return tuple(config.image_shape)
-    size = int(np.prod(info.feature_shape))
-    side = math.isqrt(size)
-    return (side, side) if side * side == size else None
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """Where and how the trained model is exported (`selu_zoo.export.export_all`).
 
-
-def _backup_epoch(backup_dir):
-    """The epoch a previous interrupted run reached, from Keras' BackupAndRestore metadata."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["epoch"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _make_callbacks(config, model_name, workdir, probe, info, *, keras_fit):
-    """The chief's callbacks; with ``keras_fit`` also the resume backup and the NaN stop.
-
-    (The custom loop checkpoints, resumes and stops on NaN by itself.)
+    Attributes:
+      export_dir: the serving base folder (any tf.io.gfile path).
+      model_name: the model's folder and TF Serving name.
+      keep_versions: versions kept per model.
+      serving_base_path: ``export_dir`` as TF Serving sees it (None: as it is).
     """
-    log_dir = os.path.join(workdir, "logs")
-    best = callbacks.BestModelCheckpoint(os.path.join(workdir, "checkpoints", "best.keras"),
-                                         monitor="val_loss")
-    result = [
-        best,
-        keras.callbacks.TensorBoard(log_dir, write_graph=keras_fit),
-        callbacks.SelfNormalizationMonitor(probe, log_dir=os.path.join(log_dir,
-                                                                       "self_normalization")),
-    ]
-    if keras_fit:
-        result[:0] = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                                       double_checkpoint=True),
-                      keras.callbacks.TerminateOnNaN()]
-    image_shape = _image_shape(info, config)
-    if model_name in VAE_MODELS and image_shape is not None:
-        noise = np.random.default_rng(config.seed).normal(
-            size=(_IMAGE_EXAMPLES, config.latent_dim)).astype(np.float32)
-        result.append(callbacks.VAEImageLogger(probe[:_IMAGE_EXAMPLES], noise, image_shape,
-                                               os.path.join(log_dir, "vae_images")))
-    return result, best
 
-
-def _write_vae_png(model, probe, config, info, path):
-    image_shape = _image_shape(info, config)
-    if image_shape is None:
-        return None
-    noise = np.random.default_rng(config.seed).normal(
-        size=(2 * _IMAGE_EXAMPLES, config.latent_dim)).astype(np.float32)
-    originals, reconstructions, samples = callbacks.vae_images(
-        model, probe[:_IMAGE_EXAMPLES], noise, image_shape)
-    rows = np.concatenate([originals, reconstructions, samples])
-    png = tf.io.encode_png(callbacks.image_grid(rows, _IMAGE_EXAMPLES))
-    tmp = f"{path}.tmp-{os.getpid()}"
-    tf.io.write_file(tmp, png)
-    os.replace(tmp, path)
-    return path
+    export_dir: str
+    model_name: str
+    keep_versions: int = 5
+    serving_base_path: str | None = None
 
 
 def choose_loop(loop, strategy, config):
     """``"fit"`` or ``"custom"``: the training loop for ``loop`` (one of `LOOPS`) and ``strategy``.
-
-    Args:
-      loop: ``"auto"`` (Keras fit where it works, else the custom loop), ``"fit"`` or
-        ``"custom"``.
-      strategy: the ``tf.distribute.Strategy``.
-      config: the experiment ConfigDict (``jit_compile`` matters).
-
-    Returns:
-      ``"fit"`` or ``"custom"``.
 
     Raises:
       ValueError: for an unknown loop, or ``"fit"`` where Keras fit fails.
     """
     if loop not in LOOPS:
         raise ValueError(f"unknown loop {loop!r}; choose one of {', '.join(LOOPS)}")
-    jit_compile = bool(config.get("jit_compile", False))
-    fit_works = distribute.uses_keras_fit(strategy, jit_compile=jit_compile)
+    fit_works = distribute.uses_keras_fit(strategy, jit_compile=config.jit_compile)
     if loop == "fit" and not fit_works:
         raise ValueError(
             f"--loop=fit does not work under {distribute.strategy_name(strategy)} with "
-            f"{strategy.num_replicas_in_sync} replicas (jit_compile={jit_compile}) in Keras "
-            f"{keras.__version__}; use --loop=custom or auto")
-    if loop == "auto":
-        return "fit" if fit_works else "custom"
-    return loop
+            f"{strategy.num_replicas_in_sync} replicas (jit_compile={config.jit_compile}) in "
+            f"Keras {keras.__version__}; use --loop=custom or auto")
+    return ("fit" if fit_works else "custom") if loop == "auto" else loop
 
 
-def _fit(model, splits, config, callback_list, workdir):
-    """Keras fit; returns ``(history dict, epoch resumed from or None)``."""
-    resumed_from = _backup_epoch(os.path.join(workdir, "backup"))
-    if resumed_from is not None:
-        logging.info("resuming an interrupted run from epoch %d (backup in %s)",
-                     resumed_from, os.path.join(workdir, "backup"))
-    history = model.fit(
-        splits["train"], validation_data=splits["validation"], epochs=config.epochs,
-        steps_per_epoch=config.get("steps_per_epoch"), callbacks=callback_list,
-        verbose=1 if sys.stdout.isatty() else 2)
-    return history.history, resumed_from
+def csv_options(config):
+    """The `selu_zoo.datasets.tabular.CsvOptions` of the config's CSV fields."""
+    return tabular.CsvOptions(
+        label_column=config.label_column,
+        header={"yes": True, "no": False}.get(config.header, config.header),
+        exclude_columns=tuple(config.exclude_columns), task=config.task,
+        split_column=config.split_column, missing=config.missing_values)
 
 
-def _custom_loop(model, strategy, splits, info, config, callback_list, workdir):
-    """`selu_zoo.distribute.train`; returns ``(history dict, epoch resumed from or None)``.
-
-    Checkpoints go to ``<workdir>/backup`` (the chief's; other workers write temporary
-    copies) and are removed by the chief after a finished run, like Keras' BackupAndRestore.
-    An epoch is ``config.steps_per_epoch`` steps, else the full global batches of one pass
-    over the train split.
-    """
-    backup_dir = os.path.join(workdir, "backup")
-    steps = config.get("steps_per_epoch") or max(
-        1, info.num_examples["train"] // config.batch_size)
-    result = distribute.train(
-        model, strategy, splits["train"].unbatch(), global_batch_size=config.batch_size,
-        epochs=config.epochs, steps_per_epoch=steps, checkpoint_dir=backup_dir,
-        validation_examples=splits["validation"].unbatch(), callbacks=callback_list,
-        jit_compile=bool(config.get("jit_compile", False)))
-    if distribute.is_chief(strategy):
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    return result.history, result.initial_epoch or None
+def open_data(config, data_dir=None, download=True):
+    """Opens ``config.dataset`` with the config's feature shape and CSV options."""
+    return datasets.open_dataset(config.dataset, data_dir=data_dir, download=download,
+                                 feature_shape=config.feature_shape,
+                                 csv_options=csv_options(config))
 
 
-def train_and_evaluate(config, *, model_name, workdir, export_dir=None, data_dir=None,
-                       keep_versions=5, serving_base_path=None, strategy=None, loop="auto"):
-    """Trains ``model_name`` as ``config`` says, evaluates on the test split and exports.
-
-    Resumes from ``<workdir>/backup`` when an earlier run of the same command was interrupted.
-    The model evaluated and exported is the best checkpoint on the validation loss.
-
-    Args:
-      config: the experiment ConfigDict (``configs/<model>.py`` plus overrides).
-      model_name: a registered model name.
-      workdir: folder for logs, checkpoints, the resume backup and ``metrics.json``; in a
-        multi-worker run, on storage that every worker reads (the chief writes it).
-      export_dir: export root, or None to skip exports.
-      data_dir: TFDS data folder, or None for TFDS's default.
-      keep_versions: SavedModel versions to keep per model.
-      serving_base_path: the export root as TensorFlow Serving sees it, for models.config.
-      strategy: a ``tf.distribute.Strategy`` (`selu_zoo.distribute.make_strategy`), or None
-        for the default one. ``config.batch_size`` is the global batch size; the learning rate
-        is not scaled with the number of replicas.
-      loop: ``"auto"``, ``"fit"`` or ``"custom"`` (see `choose_loop`).
-
-    Returns:
-      A summary dict: test metrics and the path of every artifact. On a multi-worker run's
-      non-chief workers, which neither evaluate nor write anything, ``{"chief": False,
-      "metrics": None, "artifacts": {}}``.
+def make_optimizer(config):
+    """The Keras optimizer ``config.optimizer`` at ``config.learning_rate`` (and momentum).
 
     Raises:
-      ValueError: for an unknown dataset, a config that does not fit the dataset, or a batch
-        size the replicas do not divide.
-      RuntimeError: if training diverged (NaN/inf loss).
+      ValueError: naming ``config.optimizer`` if Keras has no such optimizer, or it takes
+        no momentum.
     """
-    strategy = strategy or tf.distribute.get_strategy()
+    options = {"learning_rate": config.learning_rate}
+    if config.momentum is not None:
+        options["momentum"] = config.momentum
+    try:
+        return keras.optimizers.get({"class_name": config.optimizer, "config": options})
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"config.optimizer={config.optimizer!r} with {options} is not a Keras "
+                         f"optimizer ({str(error).splitlines()[0]})") from None
+
+
+def _callbacks(run, config, probe, *, keras_fit, resume, resumed_from):
+    """The chief's callbacks: ``(list, best model checkpoint, epoch logger, history file)``."""
+    best = callbacks.BestModelCheckpoint(run.best_checkpoint, run.run_id)
+    history = callbacks.HistoryFile(run.path(runs.HISTORY_FILE), run.run_id, resumed_from)
+    monitor = callbacks.SelfNormalizationMonitor(probe, log_dir=storage.join(
+        run.logs, "self_normalization"))
+    logger = callbacks.EpochLogger(config.epochs, monitor)
+    chain = [best, history]
+    chain += [resume.callback(), keras.callbacks.TerminateOnNaN()] if keras_fit else []
+    chain += [keras.callbacks.TensorBoard(run.logs, write_graph=False), monitor, logger,
+              callbacks.TaskPictures(probe, storage.join(run.logs, "pictures"), config.seed)]
+    return chain, best, logger, history
+
+
+def fit(model, data, config, run, strategy, loop):
+    """Trains ``model`` (resuming ``run``); returns ``(history, resumed_from, best)``.
+
+    ``history`` maps each logged metric to its values over all epochs of the run (the
+    epochs before a resume included); ``best`` is the `callbacks.BestModelCheckpoint`
+    (None on workers other than the chief).
+
+    Raises:
+      Diverged: if the loss became NaN or infinite, or no epoch had a finite validation loss.
+      Interrupted: on Ctrl-C.
+    """
     chief = distribute.is_chief(strategy)
-    loop = choose_loop(loop, strategy, config)
-    distribute.per_replica_batch_size(strategy, config.batch_size)
-    logging.info("training %s with %s (%d replica(s)), loop %s, global batch %d, learning "
-                 "rate %g", model_name, distribute.strategy_name(strategy),
-                 strategy.num_replicas_in_sync, loop, config.batch_size, config.learning_rate)
-    keras.utils.set_random_seed(config.seed)
-    feature_shape = config.get("feature_shape")
-    # Workers of a cluster on one machine share data_dir: the chief prepares it first.
-    splits, info = distribute.chief_first(strategy, lambda: datasets.make_datasets(
-        config.dataset, config.batch_size, feature_shape=feature_shape, data_dir=data_dir,
-        shuffle_seed=config.seed))
-    vae = model_name in VAE_MODELS
-    if vae:
-        splits = {name: _as_autoencoder(ds) for name, ds in splits.items()}
-    with strategy.scope():
-        model = registry.build_model(model_name, config, info)
-        registry.compile_model(model, config)
-
-    x_val, _ = datasets.load_arrays(config.dataset, "validation", feature_shape=feature_shape,
-                                    data_dir=data_dir)
-    probe = x_val[:_PROBE_SIZE]
-    callback_list, best = _make_callbacks(config, model_name, workdir, probe, info,
-                                          keras_fit=loop == "fit")
-    if not chief:  # nothing that writes files; the loop's checkpoints go to a temporary place
-        callback_list, best = [], None
-    diverged = RuntimeError(
-        f"training of {model_name} diverged (loss became NaN or inf); lower "
-        f"--config.learning_rate (now {config.learning_rate}) or check the data")
-    if loop == "fit":
-        history, resumed_from = _fit(model, splits, config, callback_list, workdir)
+    resume = ResumeCheckpoint(model, run.checkpoints, strategy)
+    resumed_from = resume.restore()
+    probe = data.take(datasets.VALIDATION, PROBE_EXAMPLES)[0]
+    chain, best, logger, recorder = _callbacks(run, config, probe, keras_fit=loop == "fit",
+                                               resume=resume, resumed_from=resumed_from)
+    if resumed_from >= config.epochs:
+        logging.info("this run finished its %d epochs already: its best model is evaluated "
+                     "and exported again", resumed_from)
     else:
-        try:
-            history, resumed_from = _custom_loop(model, strategy, splits, info, config,
-                                                 callback_list, workdir)
-        except distribute.NonFiniteLossError:
-            raise diverged from None
-    losses = history.get("loss", [])
-    trained = bool(losses) or resumed_from is not None  # a resumed run may have nothing left
-    if not trained or not all(math.isfinite(v) for v in losses) or (
-            chief and best.best is None):
-        raise diverged
+        logging.info("%s at epoch %d of %d", "resuming" if resumed_from else "starting",
+                     resumed_from + 1, config.epochs)
+    try:
+        if loop == "fit":
+            model.fit(
+                data.batches(datasets.TRAIN, config.batch_size, shuffle_seed=config.seed,
+                             repeat=config.steps_per_epoch is not None,
+                             map_fn=model.training_pair),
+                validation_data=data.batches(datasets.VALIDATION, config.batch_size,
+                                             map_fn=model.training_pair),
+                epochs=config.epochs, initial_epoch=resumed_from,
+                steps_per_epoch=config.steps_per_epoch, callbacks=chain, shuffle=False,
+                verbose=0)
+        else:
+            examples = data.examples(datasets.TRAIN).shuffle(
+                min(data.info.num_examples[datasets.TRAIN], 100_000), seed=config.seed)
+            distribute.train(
+                model, strategy, examples.map(model.training_pair),
+                global_batch_size=config.batch_size, epochs=config.epochs,
+                steps_per_epoch=config.steps_per_epoch or max(
+                    1, data.info.num_examples[datasets.TRAIN] // config.batch_size),
+                resume=resume, jit_compile=config.jit_compile, callbacks=chain if chief else [],
+                validation_examples=data.examples(datasets.VALIDATION).map(
+                    model.training_pair))
+        diverged = model.stop_training  # set by TerminateOnNaN
+    except distribute.NonFiniteLossError:
+        diverged = True
+    except KeyboardInterrupt:
+        raise Interrupted(logger.epoch) from None
+    if diverged or (chief and best.best is None):
+        raise Diverged(f"training of {config.model} diverged (loss became NaN or inf); lower "
+                       f"--config.learning_rate (now {config.learning_rate}) or check the data")
+    return recorder.history if chief else {}, resumed_from, best if chief else None
+
+
+def evaluate(model, data, config):
+    """Test metrics: Keras' ``evaluate`` and the task's own (`Task.evaluation_metrics`)."""
+    test = model.evaluate(data.batches(datasets.TEST, config.batch_size,
+                                       map_fn=model.training_pair), return_dict=True, verbose=0)
+    test.update(model.evaluation_metrics(data.batches(datasets.TEST, config.batch_size),
+                                         seed=config.seed))
+    return {name: float(value) for name, value in test.items()}
+
+
+def write_pictures(model, data, run, seed):
+    """Writes the task's pictures of validation examples as PNG files; returns their paths."""
+    paths = {}
+    for name, image in model.pictures(data.take(datasets.VALIDATION, 16)[0], seed).items():
+        storage.makedirs(run.path("pictures"))
+        paths[name] = storage.atomic_write(run.picture(name), tf.io.encode_png(image).numpy())
+    return paths
+
+
+def export(model, data, options, seed=0):
+    """`export_all` with train rows for calibration and test rows for verification."""
+    return export_all(model, options.export_dir, options.model_name,
+                      representative_data=data.take(datasets.TRAIN, CALIBRATION_EXAMPLES),
+                      validation_data=data.take(datasets.TEST, VERIFICATION_EXAMPLES),
+                      keep_versions=options.keep_versions,
+                      serving_base_path=options.serving_base_path, seed=seed)
+
+
+def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, download=True,
+                       strategy=None, loop="auto", restart=False):
+    """Trains ``config.model`` as ``config`` says, evaluates its best checkpoint, exports it.
+
+    Args:
+      config: the experiment ConfigDict (``configs/<model>.py`` plus overrides), validated.
+      workdir: the run's folder (see `selu_zoo.runs`); any tf.io.gfile path.
+      export_options: an `ExportOptions`, or None to skip exports.
+      data_dir: TFDS data folder, or None for TFDS's default.
+      download: whether a catalog dataset may be downloaded.
+      strategy: a ``tf.distribute.Strategy``, or None for the default one.
+      loop: ``"auto"``, ``"fit"`` or ``"custom"`` (see `choose_loop`).
+      restart: delete a run of another config in ``workdir`` instead of refusing.
+
+    Returns:
+      ``{"metrics": ..., "artifacts": {name: path}}`` (the content of ``metrics.json`` and
+      where everything is); ``{"metrics": None, "artifacts": {}}`` on workers of a cluster
+      other than the chief.
+
+    Raises:
+      ValueError: for a config that does not fit the data, or a workdir of another run.
+      Diverged: if training diverged. Interrupted: on Ctrl-C.
+    """
+    start, strategy = time.monotonic(), strategy or tf.distribute.get_strategy()
+    loop, chief = choose_loop(loop, strategy, config), distribute.is_chief(strategy)
+    distribute.per_replica_batch_size(strategy, config.batch_size)
+    run = runs.open_run(workdir, config, restart=restart, write=chief)
+    keras.utils.set_random_seed(config.seed)
+    data = distribute.chief_first(strategy, lambda: open_data(config, data_dir, download))
+    with strategy.scope():
+        model = registry.build_model(config, data.info)
+        model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
+    logging.info("%s (%s, %d parameters) on %s: %s examples; %s with %d replica(s), %s loop",
+                 config.model, model.kind, model.count_params(), config.dataset,
+                 "/".join(str(n) for n in data.info.num_examples.values()),
+                 distribute.strategy_name(strategy), strategy.num_replicas_in_sync, loop)
+    history, resumed_from, best = fit(model, data, config, run, strategy, loop)
     if not chief:
-        logging.info("training done; the chief evaluates and exports")
-        return {"chief": False, "metrics": None, "artifacts": {}}
-
+        return {"metrics": None, "artifacts": {}}
     model = keras.models.load_model(best.filepath)
-    test_metrics = model.evaluate(splits["test"], return_dict=True, verbose=0)
-    test_arrays = datasets.load_arrays(config.dataset, "test", feature_shape=feature_shape,
-                                       data_dir=data_dir)
-    if vae:  # Keras' loss uses the posterior mean in inference; the ELBO samples z ~ q(z|x).
-        x_test = test_arrays[0]
-        test_metrics["elbo"] = -float(np.mean(vae_models.negative_elbo(
-            model, x_test, loss=vae_models.reconstruction_loss(config, reduction=None),
-            num_samples=_ELBO_SAMPLES, seed=config.seed)))
-    metrics = {
-        "model": model_name, "dataset": config.dataset,
-        "test": {k: float(v) for k, v in test_metrics.items()},
-        "best_epoch": best.best_epoch, "best_val_loss": best.best,
-        "epochs": config.epochs, "resumed_from_epoch": resumed_from,
-        "parameters": model.count_params(),
-        "strategy": distribute.strategy_name(strategy),
-        "replicas": strategy.num_replicas_in_sync,
-        "loop": loop, "global_batch_size": config.batch_size,
-    }
-    metrics_path = os.path.join(workdir, "metrics.json")
-    _atomic_write_json(metrics_path, metrics)
-    artifacts = {"metrics": metrics_path, "best_checkpoint": best.filepath,
-                 "tensorboard": os.path.join(workdir, "logs")}
-    if vae:
-        artifacts["vae_png"] = _write_vae_png(model, probe, config, info,
-                                              os.path.join(workdir, "vae_samples.png"))
-    if export_dir is not None:
-        artifacts.update(_export(model, model_name, config, export_dir, data_dir, test_arrays,
-                                 keep_versions, serving_base_path))
-    logging.info("test metrics of %s on %s: %s", model_name, config.dataset,
-                 ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
-    for name, path in artifacts.items():
-        logging.info("artifact %-16s %s", name, path)
-    return {"chief": True, "metrics": metrics, "artifacts": artifacts}
-
-
-def _export(model, model_name, config, export_dir, data_dir, test_arrays, keep_versions,
-            serving_base_path):
-    """Exports with train-split representative data and the test split for verification."""
-    x_train, _ = datasets.load_arrays(config.dataset, "train",
-                                      feature_shape=config.get("feature_shape"),
-                                      data_dir=data_dir)
-    x_test, y_test = test_arrays
-    result = export.export_all(
-        model, export_dir, model_name,
-        representative_data=x_train[:_REPRESENTATIVE_EXAMPLES],
-        validation_data=(x_test, x_test if model_name in VAE_MODELS else y_test),
-        keep_versions=keep_versions, serving_base_path=serving_base_path)
-    artifacts = {"saved_model": result["saved_model"], "keras": result["keras"],
-                 "tflite_report": result["report"], "models_config": result["models_config"]}
-    artifacts.update({f"tflite_{variant}": path for variant, path in result["tflite"].items()})
-    return artifacts
+    test = evaluate(model, data, config)
+    artifacts = {"workdir": run.workdir, "best_checkpoint": best.filepath,
+                 "tensorboard": run.logs, **write_pictures(model, data, run, config.seed)}
+    exported = export(model, data, export_options, config.seed) if export_options else None
+    if exported is not None:
+        artifacts.update(exported.files)
+    metrics = {"model": config.model, "dataset": config.dataset, "kind": model.kind,
+               "parameters": model.count_params(), "test": test, "history": history,
+               "resumed_from_epoch": resumed_from, "best_epoch": best.best_epoch,
+               "best_val_loss": best.best, "wall_time_s": round(time.monotonic() - start, 1),
+               "strategy": distribute.strategy_name(strategy),
+               "replicas": strategy.num_replicas_in_sync, "loop": loop,
+               "exported_version": None if exported is None else exported.version,
+               "label_names": data.info.label_names, "artifacts": artifacts}
+    artifacts["metrics"] = run.write_metrics(metrics)
+    return {"metrics": metrics, "artifacts": artifacts}
