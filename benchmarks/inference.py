@@ -37,7 +37,7 @@ def _export(model, directory):
     y = rng.integers(0, 10, size=256)
     result = export.export_all(model, directory, model.name, representative_data=x,
                                validation_data=(x, y))
-    return result["saved_model"], result["tflite"]["float32"]
+    return result.files["saved_model"], result.files["tflite_float32"]
 
 
 def _tflite_interpreter(path):

@@ -22,35 +22,36 @@ def set_seed(seed):
     keras.utils.set_random_seed(int(seed))
 
 
-def load_standardized(name, data_dir=None, feature_shape=None, max_train_examples=None):
-    """Reads all splits of a dataset and standardizes them with train-split statistics.
+def load_standardized(name, data_dir=None, feature_shape=None, max_train_examples=None,
+                      download=False):
+    """Reads all splits of a small dataset and standardizes them with train-split statistics.
 
     Standardization is ``(x - mean) / sqrt(max(variance, 1e-7))`` per feature, the
     statistics taken over the train split only (`selu_zoo.datasets.DatasetInfo`), so
-    constant features (digits' border pixels) become 0.
+    constant features (digits' border pixels) become 0. The experiments fit whole NumPy
+    arrays, so this is for the small embedded datasets: it holds every split in memory.
 
     Args:
-      name: dataset name for `selu_zoo.datasets.load_arrays` (embedded or TFDS catalog).
+      name: dataset name for `selu_zoo.datasets.open_dataset`.
       data_dir: TFDS data directory; None uses TFDS's default.
       feature_shape: feature shape passed to the loader; None keeps the stored one.
         Features are flattened to vectors afterwards.
       max_train_examples: keep only the first this many train examples (None: all).
+      download: whether a catalog dataset that is not prepared may be downloaded.
 
     Returns:
       ``(splits, info)``: split name -> ``(features float32 (n, d), labels int32 (n,))``
       for ``train``, ``validation`` and ``test``, and the `DatasetInfo`.
-
-    Raises:
-      selu_zoo.datasets.DatasetNotAvailableError: for a catalog dataset not in data_dir.
     """
-    info = datasets.load_info(name, feature_shape=feature_shape, data_dir=data_dir)
+    data = datasets.open_dataset(name, data_dir=data_dir, download=download,
+                                 feature_shape=feature_shape)
+    info = data.info
     mean = np.asarray(info.mean, np.float64).reshape(-1)
     std = np.sqrt(np.maximum(np.asarray(info.variance, np.float64).reshape(-1),
                              _VARIANCE_FLOOR))
     splits = {}
-    for split in ("train", "validation", "test"):
-        features, labels = datasets.load_arrays(
-            name, split, feature_shape=feature_shape, data_dir=data_dir)
+    for split in datasets.SPLITS:
+        features, labels = data.take(split, info.num_examples[split])
         features = features.reshape(len(features), -1)
         if split == "train" and max_train_examples is not None:
             features, labels = features[:max_train_examples], labels[:max_train_examples]

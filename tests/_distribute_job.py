@@ -34,6 +34,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from _mlp import make_data, make_model  # noqa: E402
 from selu_zoo import callbacks as selu_callbacks, distribute  # noqa: E402
+from selu_zoo.resume import ResumeCheckpoint  # noqa: E402
 
 _JOB = flags.DEFINE_enum("job", "compare", ["compare", "multi_worker", "processes"],
                          "What to run.")
@@ -78,7 +79,8 @@ def run_compare(out):
                     model, strategy, tf.data.Dataset.from_tensor_slices((x, y)),
                     global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
                     steps_per_epoch=_STEPS.value,
-                    checkpoint_dir=os.path.join(out, f"ckpt-{name}-{loop}")).history
+                    resume=ResumeCheckpoint(model, os.path.join(out, f"ckpt-{name}-{loop}"),
+                                            strategy)).history
             _save_weights(os.path.join(out, f"{name}-{loop}.npz"), model)
             summary[f"{name}-{loop}"] = {"replicas": strategy.num_replicas_in_sync,
                                          "history": history}
@@ -127,7 +129,8 @@ def run_multi_worker(out, workdir):
         model = make_model(dropout_rate=_DROPOUT.value, activity_l2=1e-3)
     callbacks = [_Sleep()]
     if chief:
-        callbacks += [selu_callbacks.BestModelCheckpoint(os.path.join(workdir, "best.keras")),
+        callbacks += [selu_callbacks.BestModelCheckpoint(os.path.join(workdir, "best.keras"),
+                                                         run_id="cluster"),
                       keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
                                                   write_graph=False),
                       keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"),
@@ -138,11 +141,12 @@ def run_multi_worker(out, workdir):
         len(x), seed=0, reshuffle_each_iteration=True)
     result = distribute.train(
         model, strategy, examples, global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
-        steps_per_epoch=_STEPS.value, checkpoint_dir=os.path.join(workdir, "checkpoints"),
+        steps_per_epoch=_STEPS.value,
+        resume=ResumeCheckpoint(model, os.path.join(workdir, "checkpoints"), strategy),
         validation_examples=tf.data.Dataset.from_tensor_slices((x_val, y_val)),
         callbacks=callbacks)
-    exported = distribute.save_model(model, os.path.join(workdir, "export", "model.keras"),
-                                     strategy)
+    exported = selu_callbacks.save_model(model, os.path.join(workdir, "export", "model.keras")) \
+        if chief else None
     reference = None
     if exported:  # the same validation loss, by Keras on one device
         reference = keras.models.load_model(exported).evaluate(
@@ -153,7 +157,7 @@ def run_multi_worker(out, workdir):
     with open(os.path.join(out, f"{name}.json"), "w", encoding="utf-8") as f:
         json.dump({"chief": chief, "initial_epoch": result.initial_epoch,
                    "epochs": result.epochs, "history": result.history,
-                   "checkpoint": result.checkpoint, "exported": exported,
+                   "exported": exported,
                    "replicas": strategy.num_replicas_in_sync, "prepared": prepared,
                    "strategy": distribute.strategy_name(strategy),
                    "keras_evaluate": reference}, f)

@@ -24,6 +24,7 @@ import tensorflow as tf
 from _mlp import make_data, make_model
 from selu_zoo import distribute
 from selu_zoo.distribute import cluster
+from selu_zoo.resume import ResumeCheckpoint
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_distribute_job.py")
 TIMEOUT = 240  # seconds, per subprocess
@@ -113,34 +114,37 @@ def test_custom_loop_resumes_where_an_uninterrupted_run_would_be(tmp_path):
     strategy = tf.distribute.get_strategy()
     kwargs = {"global_batch_size": 32, "steps_per_epoch": 4}
 
+    def train(model, folder, epochs, **extra):
+        return distribute.train(model, strategy, examples, epochs=epochs,
+                                resume=ResumeCheckpoint(model, str(tmp_path / folder)),
+                                **kwargs, **extra)
+
     straight = make_model(dropout_rate=0.1)  # also: two steps per call change nothing
-    distribute.train(straight, strategy, examples, epochs=4, steps_per_execution=2,
-                     checkpoint_dir=str(tmp_path / "straight"), **kwargs)
-    first = distribute.train(make_model(dropout_rate=0.1), strategy, examples, epochs=2,
-                             checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
+    train(straight, "straight", 4, steps_per_execution=2)
+    first = train(make_model(dropout_rate=0.1), "resumed", 2)
     resumed = make_model(dropout_rate=0.1)
-    second = distribute.train(resumed, strategy, examples, epochs=4,
-                              checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
+    second = train(resumed, "resumed", 4)
     assert (first.initial_epoch, first.epochs) == (0, 2)
     assert (second.initial_epoch, second.epochs) == (2, 4)
     assert len(second.history["loss"]) == 2
-    assert distribute.latest_epoch(str(tmp_path / "resumed")) == 4
+    assert ResumeCheckpoint(make_model(), str(tmp_path / "resumed")).complete_epochs()[0] == 4
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # Nothing left to do: a third call trains no epoch.
-    third = distribute.train(make_model(dropout_rate=0.1), strategy, examples, epochs=4,
-                             checkpoint_dir=str(tmp_path / "resumed"), **kwargs)
+    third = train(make_model(dropout_rate=0.1), "resumed", 4)
     assert (third.initial_epoch, third.history) == (4, {})
 
 
 def test_custom_loop_stops_on_a_non_finite_loss_without_checkpointing_it(tmp_path):
     x, y = make_data(n=64)
     x[40] = np.nan  # in the second of two batches
+    model = make_model()
+    resume = ResumeCheckpoint(model, str(tmp_path))
     with pytest.raises(distribute.NonFiniteLossError, match="nan in epoch 1"):
-        distribute.train(make_model(), tf.distribute.get_strategy(),
+        distribute.train(model, tf.distribute.get_strategy(),
                          tf.data.Dataset.from_tensor_slices((x, y)), global_batch_size=32,
-                         epochs=2, steps_per_epoch=2, checkpoint_dir=str(tmp_path))
-    assert distribute.latest_epoch(str(tmp_path)) == 0
+                         epochs=2, steps_per_epoch=2, resume=resume)
+    assert resume.complete_epochs() == []
 
 
 # --- subprocesses: mirrored vs default; a killed and restarted two-worker cluster -----------
@@ -218,13 +222,13 @@ class _Roles:
 
 
 def _checkpoint_epoch(workdir):
-    """The epoch of the chief's latest checkpoint, read from its text index (no TF needed)."""
+    """The epoch of the chief's newest complete checkpoint (its ``ckpt-N.done`` marker)."""
     try:
-        with open(os.path.join(workdir, "checkpoints", "checkpoint"), encoding="utf-8") as f:
-            first = f.readline()
+        names = os.listdir(os.path.join(workdir, "checkpoints"))
     except OSError:
         return 0
-    return int(first.rsplit("-", 1)[1].strip().strip('"'))
+    return max((int(n[len("ckpt-"):-len(".done")]) for n in names
+                if n.startswith("ckpt-") and n.endswith(".done")), default=0)
 
 
 @pytest.fixture(scope="module")
@@ -324,14 +328,14 @@ def test_only_the_chief_writes_checkpoints_logs_and_exports(runs):
     assert chief["chief"] and not other["chief"]
     assert other["prepared"]  # chief_first: the chief's preparation was there before
     assert chief["exported"] == os.path.join(runs.workdir, "export", "model.keras")
-    assert other["exported"] is None and other["checkpoint"] is None
+    assert other["exported"] is None
     work = runs.root / "cluster"
     assert sorted(os.listdir(work / "export")) == ["model.keras"]
     assert (work / "best.keras").is_file()
     assert list((work / "logs").rglob("events.out.tfevents.*"))
     assert not (work / ".worker-tmp").exists()  # the other worker's copies are gone
-    assert distribute.latest_epoch(str(work / "checkpoints")) == EPOCHS - 1
-    assert chief["checkpoint"] == str(work / "checkpoints" / f"ckpt-{EPOCHS - 1}")
+    assert (work / "checkpoints" / f"ckpt-{EPOCHS - 1}.done").is_file()
+    assert not (work / "checkpoints" / f"ckpt-{EPOCHS}.done").exists()
 
 
 def test_killed_cluster_restarts_from_the_last_checkpoint(runs):
