@@ -42,7 +42,8 @@ class ResumeCheckpoint:
         with self.strategy.scope():
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
-            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # Outside the strategy's scope: a plain variable that every worker keeps for itself.
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         # model.variables as well: Keras' tracking leaves out some state, such as the seed
         # generators of dropout layers, which a resumed run must continue from.
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
@@ -80,7 +81,8 @@ class ResumeCheckpoint:
         for epoch in epochs:
             try:
                 self.checkpoint.read(self._prefix(epoch)).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as error:
+            # A truncated data file raises IndexError ("Read less bytes than requested").
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
                 self._set_aside(epoch, error)
                 continue
             if int(self.epoch) != epoch:

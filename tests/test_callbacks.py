@@ -1,4 +1,6 @@
-"""selu_zoo.callbacks: activation statistics and the self-normalization monitor."""
+"""selu_zoo.callbacks: statistics, the monitor's verdict, the epoch line, best model, history."""
+
+import json
 
 import keras
 import numpy as np
@@ -6,7 +8,7 @@ import pytest
 import tensorflow as tf
 from absl import logging
 
-from selu_zoo.callbacks import SelfNormalizationMonitor, activation_statistics
+from selu_zoo import callbacks, tasks, theory
 from selu_zoo.layers import SELU, AlphaDropout, SELUDense
 
 
@@ -18,131 +20,192 @@ def _mlp(depth=8, width=128, initializer="lecun_normal"):
     return keras.Model(inputs, keras.layers.Dense(3, name="logits")(h))
 
 
-def _nested():
-    inner_in = keras.Input((16,), name="z")
-    inner = keras.Model(inner_in, SELU()(keras.layers.Dense(16)(inner_in)), name="decoder")
-    inputs = keras.Input((16,), name="features")
-    h = SELUDense(16)(inputs)
-    return keras.Model(inputs, inner(AlphaDropout(0.1)(h)))
+def _classifier(depth=4, initializer="lecun_normal"):
+    inputs = keras.Input((64,), name="features")
+    h = inputs
+    for _ in range(depth):
+        h = SELUDense(128, kernel_initializer=initializer, seed=1)(h)
+    model = tasks.Classifier(keras.Model(inputs, h), 3)
+    model.compile(optimizer="sgd")
+    return model
 
 
-def test_statistics_match_a_manual_probe_and_layers_are_restored():
+def test_statistics_match_a_manual_probe():
     keras.utils.set_random_seed(0)
     model = _mlp()
     x = np.random.default_rng(0).normal(size=(512, 64)).astype("float32")
-    stats = activation_statistics(model, x)
+    stats = callbacks.activation_statistics(model, x)
     assert len(stats) == 8
     second = model.layers[2]
-    manual = keras.Model(model.input, second.output)(x).numpy().astype(np.float64)
+    manual = keras.Model(model.inputs[0], second.output)(x).numpy().astype(np.float64)
     np.testing.assert_allclose(stats[second.name], (manual.mean(), manual.var()), rtol=1e-5,
                                atol=1e-7)
-    assert "call" not in vars(second)  # the wrapper is gone
     for mean, variance in stats.values():
-        assert abs(mean) < 0.1 and abs(variance - 1) < 0.15
+        assert theory.in_theorem1_domain(mean, variance), (mean, variance)
 
 
-def test_nested_models_are_walked():
-    stats = activation_statistics(_nested(), np.ones((4, 16), "float32"))
-    assert len(stats) == 2
-    assert any(name.startswith("decoder/") for name in stats)
+def test_a_select_predicate_picks_the_layers():
+    inputs = keras.Input((16,), name="features")
+    h = SELU(name="first")(keras.layers.Dense(16)(inputs))
+    model = keras.Model(inputs, AlphaDropout(0.1, name="drop")(h))
+    stats = callbacks.activation_statistics(model, np.ones((4, 16), "float32"),
+                                            select=lambda layer: layer.name == "drop")
+    assert list(stats) == ["drop"]
 
 
-def test_monitor_logs_tensorboard_scalars_and_warns_on_drift(tmp_path, monkeypatch):
+def test_theorem1_domain_holds_what_the_paper_says():
+    """The moment map sends the domain into itself and contracts there (dense grid)."""
+    worst = 0.0
+    for omega in (-0.1, 0.0, 0.1):
+        for tau in (0.95, 1.0, 1.1):
+            for mean in np.linspace(*theory.THEOREM1_MEAN, 9):
+                for variance in np.linspace(*theory.THEOREM1_VARIANCE, 15):
+                    assert theory.in_theorem1_domain(*theory.moment_map(mean, variance, omega,
+                                                                        tau))
+                    worst = max(worst, theory.jacobian_spectral_norm(mean, variance, omega, tau))
+    assert worst < 1.0
+    assert not theory.in_theorem1_domain(0.0, 2.2) and not theory.in_theorem1_domain(
+        float("nan"), 1.0)
+
+
+def test_monitor_writes_tensorboard_scalars_and_names_the_farthest_layer(tmp_path):
     keras.utils.set_random_seed(0)
-    model = _mlp(depth=4, initializer=keras.initializers.RandomNormal(stddev=1.0))
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    model = _classifier(initializer=keras.initializers.RandomNormal(stddev=1.0))
     x = np.random.default_rng(1).normal(size=(64, 64)).astype("float32")
-    y = np.zeros(64, "int32")
-    warnings = []
-    monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
-    monitor = SelfNormalizationMonitor(x[:32], log_dir=tmp_path)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor])
+    monitor = callbacks.SelfNormalizationMonitor(x[:32], log_dir=tmp_path)
+    model.fit(x, np.zeros(64, "int32"), epochs=2, verbose=0, callbacks=[monitor])
     assert len(monitor.history) == 3  # before training and after each epoch
-    assert warnings and "left the self-normalizing regime" in warnings[0]
+    verdict = monitor.verdict()
+    assert verdict.startswith("0/4 SELU layers in Theorem 1's domain; farthest out ")
+    last = monitor.history[-1]
+    farthest = max(last, key=lambda name: last[name][1])
+    assert farthest in verdict
     event_files = list(tmp_path.glob("events.out.tfevents.*"))
-    assert event_files
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(event_files[0]))
             for v in e.summary.value}
-    assert any(tag.startswith("self_normalization/") and tag.endswith("/variance")
-               for tag in tags)
+    assert {f"self_normalization/{name}/variance" for name in last} <= tags
 
 
-def test_monitor_is_quiet_for_a_self_normalizing_network(monkeypatch):
+def test_monitor_verdict_for_a_self_normalizing_network():
     keras.utils.set_random_seed(0)
-    model = _mlp()
-    warnings = []
-    monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
-    monitor = SelfNormalizationMonitor(np.random.default_rng(2).normal(size=(256, 64)))
-    monitor.set_model(model)
+    monitor = callbacks.SelfNormalizationMonitor(
+        np.random.default_rng(2).normal(size=(256, 64)).astype("float32"))
+    monitor.set_model(_classifier())
     monitor.on_train_begin()
-    assert warnings == []
+    assert monitor.verdict() == "self-normalized: 4/4 SELU layers in Theorem 1's domain"
 
 
-def _tiny_classifier():
+def test_epoch_logger_writes_one_line_per_epoch(monkeypatch):
+    lines = []
+    monkeypatch.setattr(logging, "info", lambda msg, *args: lines.append(msg % args))
+    keras.utils.set_random_seed(0)
+    model = _classifier(depth=2)
+    x = np.random.default_rng(3).normal(size=(64, 64)).astype("float32")
+    monitor = callbacks.SelfNormalizationMonitor(x)
+    logger = callbacks.EpochLogger(3, monitor)
+    model.fit(x, np.zeros(64, "int32"), epochs=3, verbose=0, callbacks=[monitor, logger])
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 3 and logger.epoch == 3
+    assert epochs[0].startswith("epoch 1/3: accuracy ") and "loss " in epochs[0]
+    assert all("SELU layers in Theorem 1's domain" in line for line in epochs)
+    assert [line for line in lines if line.startswith("before training: ")]
+
+
+def _tiny():
     inputs = keras.Input((4,), name="features")
-    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(SELUDense(8)(inputs)))
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    model = tasks.Classifier(keras.Model(inputs, SELUDense(8)(inputs)), 2)
+    model.compile(optimizer="sgd")
     return model
 
 
 def test_best_checkpoint_saves_only_improvements_atomically(tmp_path):
-    from selu_zoo.callbacks import BestModelCheckpoint
-
-    model = _tiny_classifier()
-    checkpoint = BestModelCheckpoint(tmp_path / "ckpt" / "best.keras")
+    path = tmp_path / "ckpt" / "best.keras"
+    model = _tiny()
+    checkpoint = callbacks.BestModelCheckpoint(path, run_id="run-a")
     checkpoint.set_model(model)
     checkpoint.on_train_begin()
     checkpoint.on_epoch_end(0, {"val_loss": 0.5})
-    first = (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns
+    first = path.stat().st_mtime_ns
     checkpoint.on_epoch_end(1, {"val_loss": 0.7})  # worse: untouched
-    assert (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns == first
+    assert path.stat().st_mtime_ns == first
     checkpoint.on_epoch_end(2, {"val_loss": float("nan")})  # never saves NaN
     assert checkpoint.best == 0.5 and checkpoint.best_epoch == 1
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
-        "best.keras", "best.keras.json"]  # no temporary files left
-    keras.models.load_model(tmp_path / "ckpt" / "best.keras")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["best.keras", "best.keras.json"]
+    assert isinstance(keras.models.load_model(path), tasks.Classifier)
 
-    resumed = BestModelCheckpoint(tmp_path / "ckpt" / "best.keras")  # a resumed run
+    resumed = callbacks.BestModelCheckpoint(path, run_id="run-a")  # the same run, resumed
     resumed.set_model(model)
     resumed.on_train_begin()
     assert resumed.best == 0.5
     resumed.on_epoch_end(3, {"val_loss": 0.6})
-    assert (tmp_path / "ckpt" / "best.keras").stat().st_mtime_ns == first
+    assert path.stat().st_mtime_ns == first
+
+    other = callbacks.BestModelCheckpoint(path, run_id="run-b")  # another run: forgets
+    other.set_model(model)
+    other.on_train_begin()
+    assert other.best is None
+    other.on_epoch_end(0, {"val_loss": 0.9})
+    assert path.stat().st_mtime_ns != first
+    assert json.loads((tmp_path / "ckpt" / "best.keras.json").read_text())["run_id"] == "run-b"
+
+
+def test_a_failed_save_keeps_the_previous_best(tmp_path, monkeypatch):
+    path = tmp_path / "best.keras"
+    model = _tiny()
+    checkpoint = callbacks.BestModelCheckpoint(path, run_id="r")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    with pytest.raises(OSError, match="no space left on device"):
+        checkpoint.on_epoch_end(1, {"val_loss": 0.1})
+    assert path.read_bytes() == before and checkpoint.best == 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "best.keras.json"]
+
+
+def test_corrupt_best_record_names_the_file(tmp_path):
+    path = tmp_path / "best.keras"
+    checkpoint = callbacks.BestModelCheckpoint(path, run_id="r")
+    checkpoint.set_model(_tiny())
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    (tmp_path / "best.keras.json").write_text("{garbage")
+    with pytest.raises(OSError, match="best.keras.json is corrupt .*delete it"):
+        callbacks.BestModelCheckpoint(path, run_id="r").on_train_begin()
 
 
 @pytest.mark.parametrize("kwargs", [{"filepath": "best.h5"}, {"filepath": "b.keras", "mode": "up"}])
 def test_best_checkpoint_rejects_bad_arguments(kwargs):
-    from selu_zoo.callbacks import BestModelCheckpoint
-
     with pytest.raises(ValueError):
-        BestModelCheckpoint(**kwargs)
+        callbacks.BestModelCheckpoint(run_id="r", **kwargs)
 
 
-def test_image_grid_tiles_row_major():
-    from selu_zoo.callbacks import image_grid
+def test_history_file_keeps_the_epochs_of_a_resumed_run(tmp_path):
+    path = tmp_path / "history.json"
+    first = callbacks.HistoryFile(path, "run")
+    for epoch in range(3):
+        first.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 2.0})
+    resumed = callbacks.HistoryFile(path, "run", initial_epoch=2)  # epoch 3 is redone
+    resumed.on_epoch_end(2, {"loss": 0.25, "val_loss": 1.5})
+    assert resumed.history == {"loss": [1.0, 0.5, 0.25], "val_loss": [2.0, 2.0, 1.5]}
+    assert callbacks.HistoryFile(path, "another run", initial_epoch=2).history == {}
 
-    images = np.stack([np.full((2, 3), i / 4) for i in range(5)])
-    grid = image_grid(images, columns=3)
-    assert grid.shape == (4, 9, 1) and grid.dtype == np.uint8
-    assert grid[0, 3, 0] == round(255 / 4) and grid[2, 0, 0] == round(3 * 255 / 4)
-    assert grid[2, 6, 0] == 0  # padding
 
-
-def test_vae_images_shapes_and_range():
-    from configs import snn_vae
-    from models import build_model
-    from selu_zoo.callbacks import vae_images
-    from selu_zoo.datasets import DatasetInfo
-
-    info = DatasetInfo("digits-like", "classification", 10, (64,), {"train": 1},
-                       np.full(64, 0.3), np.full(64, 0.1), None)
-    model = build_model("snn_vae", snn_vae.get_config(), info)
-    x = np.random.default_rng(0).uniform(size=(5, 64)).astype("float32")
-    noise = np.random.default_rng(1).normal(size=(3, 8)).astype("float32")
-    originals, reconstructions, samples = vae_images(model, x, noise, (8, 8))
-    assert originals.shape == reconstructions.shape == (5, 8, 8) and samples.shape == (3, 8, 8)
-    np.testing.assert_array_equal(originals, x.reshape(5, 8, 8))
-    for images in (reconstructions, samples):  # Bernoulli means
-        assert images.min() >= 0 and images.max() <= 1
-    decoded = model.get_layer("decoder")(noise)
-    np.testing.assert_allclose(samples.reshape(3, 64), tf.sigmoid(decoded).numpy(), rtol=1e-6)
+def test_task_pictures_go_to_tensorboard(tmp_path):
+    inputs = keras.Input((16,), name="features")
+    h = SELUDense(8)(inputs)
+    encoder = keras.Model(inputs, [keras.layers.Dense(2)(h), keras.layers.Dense(2)(h)])
+    z = keras.Input((2,), name="z")
+    model = tasks.VAE(encoder, keras.Model(z, keras.layers.Dense(16)(z)))
+    writer = callbacks.TaskPictures(np.random.default_rng(0).random((8, 16), "float32"),
+                                    tmp_path)
+    writer.set_model(model)
+    writer.on_epoch_end(0)
+    writer.on_train_end()
+    events = list(tmp_path.glob("events.out.tfevents.*"))
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0]))
+            for v in e.summary.value}
+    assert tags == {"vae_samples"}
