@@ -251,7 +251,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     exported = export(model, data, export_options, config.seed) if export_options else None
     if exported is not None:
         artifacts.update(exported.files)
-    metrics = {"model": config.model, "dataset": config.dataset, "kind": model.kind,
+    metrics = {"run_id": run.run_id, "config": run.config, "model": config.model,
+               "dataset": config.dataset, "kind": model.kind,
                "parameters": model.count_params(), "test": test, "history": history,
                "resumed_from_epoch": resumed_from, "best_epoch": best.best_epoch,
                "best_val_loss": best.best, "wall_time_s": round(time.monotonic() - start, 1),

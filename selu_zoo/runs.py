@@ -82,9 +82,8 @@ class Run:
         return self.path(METRICS_FILE)
 
     def write_metrics(self, metrics):
-        """Writes ``metrics.json`` atomically (with the run's id and config); returns its path."""
-        return storage.write_json(self.metrics_path, {"run_id": self.run_id,
-                                                      "config": self.config, **metrics})
+        """Writes ``metrics.json`` atomically; returns its path."""
+        return storage.write_json(self.metrics_path, metrics)
 
 
 def as_json(config):

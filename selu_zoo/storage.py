@@ -129,8 +129,19 @@ def remove_tree(path):
     """Deletes a directory tree if it exists."""
     path = os.fspath(path)
     with reported("delete", path):
-        if gfile.exists(path):
+        if not gfile.exists(path):
+            return
+        try:
             gfile.rmtree(path)
+        except tf.errors.NotFoundError:
+            # ram:// lists names that only share a prefix, which rmtree then fails to find:
+            # delete what is really there, deepest first.
+            for directory, _, files in reversed(list(gfile.walk(path))):
+                for name in files:
+                    with contextlib.suppress(tf.errors.NotFoundError):
+                        gfile.remove(join(directory, name))
+                with contextlib.suppress(tf.errors.NotFoundError):
+                    gfile.remove(directory)
 
 
 def read_bytes(path):
@@ -388,6 +399,8 @@ def move_tree(source, target, last=()):
             makedirs(join(target, relative) if relative else target)
             for name in files:
                 rel = join(relative, name) if relative else name
+                if not gfile.exists(join(source, rel)):
+                    continue  # ram:// lists names that only share a prefix ("assets/.extra")
                 (final if rel in last else moves).append(rel)
     for rel in moves + final:
         destination = join(target, rel)

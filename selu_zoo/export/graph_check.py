@@ -11,6 +11,8 @@ import os
 
 from tensorflow.core.protobuf import saved_model_pb2
 
+from selu_zoo import storage
+
 # Attributes that ask for XLA compilation of a function or of a call.
 XLA_ATTRIBUTES = ("_XlaMustCompile", "_XlaCompile")
 
@@ -49,11 +51,10 @@ def read_saved_model_proto(saved_model_dir):
     Raises:
       ServingGraphError: if the file is missing or is not a SavedModel proto.
     """
-    path = os.path.join(os.fspath(saved_model_dir), "saved_model.pb")
+    path = storage.join(os.fspath(saved_model_dir), "saved_model.pb")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as error:
+        data = storage.read_bytes(path)
+    except storage.StorageError as error:
         raise ServingGraphError(f"no SavedModel at {saved_model_dir}: {error}") from None
     proto = saved_model_pb2.SavedModel()
     try:
