@@ -72,12 +72,53 @@ def _default_config_path(argv):
         if model in registry.MODEL_NAMES else None
 
 
+def _config_path(argv):
+    """The config file that ``argv`` names with --config, else the model's default."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1].split(":")[0]
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1].split(":")[0]
+    return _default_config_path(argv)
+
+
+def _unknown_field(argv):
+    """The one-line error for a --config.<field> that the config file does not have.
+
+    ml_collections raises a bare AttributeError or KeyError for it, when the --config flag is
+    defined (the default file) or parsed (a file named with --config).
+    """
+    path = _config_path(argv)
+    try:
+        spec = importlib.util.spec_from_file_location("_selu_zoo_config", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        known = sorted(module.get_config().keys())
+    except Exception:  # noqa: BLE001 - a broken file gets its own error from the flag parser
+        return f"a --config.<field> override does not fit {path}"
+    fields = [arg.split("=")[0][len("--config."):] for arg in argv if arg.startswith("--config.")]
+    field = next((f for f in fields if f.split(".")[0] not in known), "?")
+    close = difflib.get_close_matches(field, known, n=3)
+    return (f"unknown config field {field!r} in {os.path.basename(path)}"
+            + (f"; did you mean {', '.join(close)}?" if close else f"; fields: {', '.join(known)}"))
+
+
+def _fail(message, code=EXIT_USAGE):
+    """Prints one ``train.py: error:`` line to stderr and exits with ``code``."""
+    sys.stderr.write(f"train.py: error: {' '.join(str(message).split())}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
 _MODEL = flags.DEFINE_enum("model", "snn_vae", registry.MODEL_NAMES,
                            "Model to train; its default config is configs/<model>.py.")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", _default_config_path(sys.argv),
-    "ml_collections config file (default: configs/<model>.py). Override any field with "
-    "--config.<field>=value.", lock_config=True)
+try:
+    _CONFIG = config_flags.DEFINE_config_file(
+        "config", _default_config_path(sys.argv),
+        "ml_collections config file (default: configs/<model>.py). Override any field with "
+        "--config.<field>=value.", lock_config=True)
+except (AttributeError, KeyError):  # an unknown --config.<field> of the default config file
+    _fail(_unknown_field(sys.argv))
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Folder of the run (config, checkpoints, TensorBoard logs, pictures, "
     "metrics.json); any tf.io.gfile path. Default: workdir/<model>.")
@@ -121,43 +162,14 @@ _LOOP = flags.DEFINE_enum(
     "mirrored with config.jit_compile).")
 
 
-def _fail(message, code=EXIT_USAGE):
-    """Prints one ``train.py: error:`` line to stderr and exits with ``code``."""
-    sys.stderr.write(f"train.py: error: {' '.join(str(message).split())}\n")
-    sys.stderr.flush()
-    sys.exit(code)
-
-
 def _parse_flags(argv):
     """absl flag parsing whose errors (including config files that fail to load) are one line."""
     try:
         return flags.FLAGS(argv)
-    except (flags.Error, OSError, SyntaxError, ValueError, AttributeError) as error:
+    except (AttributeError, KeyError):
+        _fail(_unknown_field(argv))
+    except (flags.Error, OSError, SyntaxError, ValueError) as error:
         _fail(error)
-
-
-def _fields_of(path):
-    """The top-level field names of the config that the file ``path`` returns."""
-    spec = importlib.util.spec_from_file_location("_selu_zoo_config", path.split(":")[0])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return sorted(module.get_config().keys())
-
-
-def _config():
-    """The config with the command line's overrides; an unknown field is one line."""
-    try:
-        return _CONFIG.value
-    except (AttributeError, KeyError) as error:
-        known = _fields_of(config_flags.get_config_filename(flags.FLAGS["config"]))
-        unknown = [arg.split("=")[0][len("--config."):] for arg in sys.argv
-                   if arg.startswith("--config.") and arg.split("=")[0][len("--config."):]
-                   .split(".")[0] not in known]
-        field = unknown[0] if unknown else str(error).strip("\"'")
-        close = difflib.get_close_matches(field, known, n=3)
-        raise validation.ConfigError(
-            f"unknown config field {field!r}" + (f"; did you mean {', '.join(close)}?" if close
-                                                 else f"; fields: {', '.join(known)}")) from None
 
 
 def _summary(result):
@@ -187,7 +199,7 @@ def main(argv):
     try:
         if _CONFIG.value is None:
             raise validation.ConfigError(f"no config for --model={model_name}; pass --config")
-        config = _config()
+        config = _CONFIG.value
         validation.validate(config, model_name)
         # Logical CPU devices and the cluster must be set up before TF creates tensors.
         strategy = distribute.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value,

@@ -231,7 +231,7 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     start, strategy = time.monotonic(), strategy or tf.distribute.get_strategy()
     loop, chief = choose_loop(loop, strategy, config), distribute.is_chief(strategy)
     distribute.per_replica_batch_size(strategy, config.batch_size)
-    run = runs.open_run(workdir, config, restart=restart, write=chief)
+    run = runs.open_run(workdir, config, restart=restart and chief)
     keras.utils.set_random_seed(config.seed)
     data = distribute.chief_first(strategy, lambda: open_data(config, data_dir, download))
     with strategy.scope():
@@ -241,6 +241,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
                  config.model, model.kind, model.count_params(), config.dataset,
                  "/".join(str(n) for n in data.info.num_examples.values()),
                  distribute.strategy_name(strategy), strategy.num_replicas_in_sync, loop)
+    if chief:
+        run.begin()
     history, resumed_from, best = fit(model, data, config, run, strategy, loop)
     if not chief:
         return {"metrics": None, "artifacts": {}}

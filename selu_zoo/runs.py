@@ -1,6 +1,6 @@
 """A workdir holds one run: its config, checkpoints, logs, pictures and metrics.
 
-`open_run` writes the config to ``<workdir>/config.json`` when a run starts. Running again in
+`Run.begin` writes the config to ``<workdir>/config.json`` when a run starts. Running again in
 the same workdir resumes that run only if the config is the same, apart from
 `RESUMABLE_FIELDS` (``epochs``: training can be extended or cut short without changing what
 is trained). Any other difference is refused before training, in one line that names the
@@ -53,6 +53,20 @@ class Run:
     run_id: str
     config: dict
     resumed: bool
+
+    def begin(self):
+        """Writes ``config.json`` (a new run) or updates its resumable fields (a resumed one).
+
+        Raises:
+          storage.StorageError: if the workdir cannot be written.
+        """
+        path = self.path(CONFIG_FILE)
+        record = storage.read_json(path, fix="delete it, or pass --restart, to start over") \
+            if self.resumed else {"run_id": self.run_id, "started": datetime.datetime.now(
+                datetime.timezone.utc).isoformat()}
+        if record.get("config") != self.config:
+            storage.makedirs(self.workdir)
+            storage.write_json(path, {**record, "config": self.config})
 
     def path(self, *parts):
         """A path inside the workdir."""
@@ -110,16 +124,17 @@ def _clear(workdir):
             storage.remove(path)
 
 
-def open_run(workdir, config, *, restart=False, write=True):
-    """Starts or resumes the run of ``config`` in ``workdir``.
+def open_run(workdir, config, *, restart=False):
+    """Checks that ``config`` may run in ``workdir``: a new run, or the run already there.
+
+    Nothing is written yet (but for ``restart``): `Run.begin` writes ``config.json`` when
+    training is about to start, so a run that fails before (bad data, say) leaves no trace.
 
     Args:
-      workdir: the run's folder (any tf.io.gfile path); created if needed.
+      workdir: the run's folder (any tf.io.gfile path).
       config: the experiment ConfigDict.
       restart: delete a run already in the workdir first (its checkpoints, logs, pictures
         and metrics) instead of refusing a different config.
-      write: whether this process writes (False on the workers of a cluster other than the
-        chief, which only read).
 
     Returns:
       The `Run`.
@@ -127,11 +142,11 @@ def open_run(workdir, config, *, restart=False, write=True):
     Raises:
       RunMismatchError: if the workdir holds a run of another config, or files of a run
         without ``config.json``, and ``restart`` is not set.
-      storage.StorageError: if the workdir cannot be written or read.
+      storage.StorageError: if the workdir cannot be read (or cleared).
     """
     current = as_json(config)
     config_path = storage.join(workdir, CONFIG_FILE)
-    if restart and write:
+    if restart:
         _clear(workdir)
     if storage.exists(config_path):
         record = storage.read_json(config_path, fix="delete it, or pass --restart, to start "
@@ -144,20 +159,11 @@ def open_run(workdir, config, *, restart=False, write=True):
             raise RunMismatchError(
                 f"--workdir={workdir} holds a run of another config ({listed}{more}); pass "
                 "--restart to delete that run and start over, or choose another --workdir")
-        run = Run(str(workdir), record["run_id"], current, resumed=True)
-        if write and record.get("config") != current:
-            storage.write_json(config_path, {**record, "config": current})
-        return run
+        return Run(str(workdir), record["run_id"], current, resumed=True)
     leftovers = [e for e in RUN_ENTRIES if storage.exists(storage.join(workdir, e))]
     if leftovers:
         raise RunMismatchError(
             f"--workdir={workdir} holds files of a run without {CONFIG_FILE} "
             f"({', '.join(leftovers)}); pass --restart to delete them and start over, or "
             "choose another --workdir")
-    run = Run(str(workdir), uuid.uuid4().hex, current, resumed=False)
-    if write:
-        storage.makedirs(workdir)
-        storage.write_json(config_path, {
-            "run_id": run.run_id, "config": current,
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat()})
-    return run
+    return Run(str(workdir), uuid.uuid4().hex, current, resumed=False)

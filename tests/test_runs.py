@@ -15,8 +15,16 @@ def _config(**overrides):
     return config
 
 
-def test_a_fresh_run_writes_its_config(tmp_path):
+def _begun(workdir, config, **kwargs):
+    run = runs.open_run(workdir, config, **kwargs)
+    run.begin()
+    return run
+
+
+def test_a_fresh_run_writes_its_config_when_it_begins(tmp_path):
     run = runs.open_run(str(tmp_path / "w"), _config())
+    assert not (tmp_path / "w").exists()  # nothing yet: a run that fails early leaves no trace
+    run.begin()
     assert not run.resumed and len(run.run_id) == 32
     record = json.loads((tmp_path / "w" / "config.json").read_text())
     assert record["run_id"] == run.run_id and record["config"]["feature_shape"] == [8, 8]
@@ -24,14 +32,14 @@ def test_a_fresh_run_writes_its_config(tmp_path):
 
 
 def test_the_same_config_resumes_and_epochs_may_change(tmp_path):
-    first = runs.open_run(str(tmp_path), _config())
-    second = runs.open_run(str(tmp_path), _config(epochs=10))
+    first = _begun(str(tmp_path), _config())
+    second = _begun(str(tmp_path), _config(epochs=10))
     assert second.resumed and second.run_id == first.run_id
     assert json.loads((tmp_path / "config.json").read_text())["config"]["epochs"] == 10
 
 
 def test_another_config_is_refused_naming_the_fields_and_the_way_out(tmp_path):
-    runs.open_run(str(tmp_path), _config())
+    _begun(str(tmp_path), _config())
     with pytest.raises(runs.RunMismatchError) as error:
         runs.open_run(str(tmp_path), _config(depth=1, width=8, learning_rate=1e-6))
     message = str(error.value)
@@ -42,13 +50,13 @@ def test_another_config_is_refused_naming_the_fields_and_the_way_out(tmp_path):
 
 
 def test_restart_deletes_the_run_and_nothing_else(tmp_path):
-    first = runs.open_run(str(tmp_path), _config())
+    first = _begun(str(tmp_path), _config())
     for entry in ("checkpoints", "logs", "pictures"):
         (tmp_path / entry).mkdir()
         (tmp_path / entry / "file").write_text("old")
     (tmp_path / "metrics.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("mine")
-    second = runs.open_run(str(tmp_path), _config(depth=1), restart=True)
+    second = _begun(str(tmp_path), _config(depth=1), restart=True)
     assert second.run_id != first.run_id and not second.resumed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "notes.txt"]
 
@@ -65,13 +73,8 @@ def test_a_corrupt_config_names_the_file(tmp_path):
         runs.open_run(str(tmp_path), _config())
 
 
-def test_workers_that_do_not_write_read_only(tmp_path):
-    run = runs.open_run(str(tmp_path / "w"), _config(), write=False)
-    assert not (tmp_path / "w").exists() and not run.resumed
-
-
 def test_metrics_are_written_in_the_workdir(tmp_path):
-    run = runs.open_run(str(tmp_path), _config())
+    run = _begun(str(tmp_path), _config())
     path = run.write_metrics({"run_id": run.run_id, "test": {"accuracy": 0.9}})
     assert path == str(tmp_path / "metrics.json")
     assert json.loads(open(path).read()) == {"run_id": run.run_id, "test": {"accuracy": 0.9}}
@@ -79,7 +82,7 @@ def test_metrics_are_written_in_the_workdir(tmp_path):
 
 def test_runs_on_other_filesystems(tmp_path):
     workdir = "ram://runs_test/w"
-    first = runs.open_run(workdir, _config())
-    assert runs.open_run(workdir, _config(epochs=5)).run_id == first.run_id
+    first = _begun(workdir, _config())
+    assert _begun(workdir, _config(epochs=5)).run_id == first.run_id
     with pytest.raises(runs.RunMismatchError):
         runs.open_run(workdir, _config(width=1))
