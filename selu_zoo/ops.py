@@ -574,8 +574,9 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
       rate: drop probability, a Python float in [0, 1).
       seed: an int, a shape-[2] integer tensor (stateless: the same seed gives the same mask),
         or a `keras.random.SeedGenerator` (a new mask on every call, reproducible from its seed).
-      noise_shape: optional shape of the keep mask, broadcast against x; ``None`` entries take
-        x's dimension (for example ``(None, 1, None)`` shares the mask over axis 1).
+      noise_shape: optional shape of the keep mask, broadcast against x: positive ints or
+        ``None`` entries, which take x's dimension (for example ``(None, 1, None)`` shares the
+        mask over axis 1); see `validate_noise_shape`.
       mean: the fixed-point mean the activations are at.
       variance: the fixed-point variance the activations are at.
 
@@ -583,7 +584,8 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
       A tensor of x's shape and dtype. With ``rate == 0`` it is x itself.
 
     Raises:
-      ValueError: if rate is not in [0, 1) or noise_shape does not match x's rank.
+      ValueError: if rate is not in [0, 1), or noise_shape is invalid or does not broadcast
+        to x's static shape.
     """
     rate = theory.validate_rate(rate)
     x = _as_floating(x)
@@ -685,7 +687,8 @@ def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.
 
     Raises:
       TypeError: if x is not floating point.
-      ValueError: if rate is not in (0, 1) or noise_shape does not match x's rank.
+      ValueError: if rate is not in (0, 1), or noise_shape is invalid or does not broadcast
+        to x's static shape.
     """
     rate = theory.validate_rate(rate)
     if rate == 0.0:
