@@ -11,7 +11,8 @@ Two parts:
   `selu_zoo.export` writes them) once per form of `selu_zoo.ops.SERVING_FORMS` (traced inside
   `selu_zoo.ops.serving_lowering`), once without any lowering (`ops.selu` as a Keras call
   traces it), and once as its *stock twin*: the same weights in ``keras.layers.Dense(...,
-  activation="selu")`` layers. Each is loaded with `tf.saved_model.load` and its
+  activation="selu")`` layers (loaded twice: the second copy is a noise control, the
+  same graph timed as a separate candidate). Each is loaded with `tf.saved_model.load` and its
   ``serving_default`` signature called in graph mode, interleaved, at batch 1, 32, 256 and
   4096 (quick mode: the ``snn``-like model at 1 and 256, no unlowered artifact, no XLA
   scan). Rows are real features: scikit-learn's digits (64 features) for the 4 x 256 MLP,
@@ -36,6 +37,7 @@ BATCHES = (1, 32, 256, 4096)
 QUICK_BATCHES = (1, 256)
 STOCK = "stock Keras layers"
 UNLOWERED = "exact, no lowering context"
+CONTROL = "stock Keras layers, loaded again (noise control)"
 BOUND = 3e-7
 
 
@@ -342,7 +344,7 @@ def _rows(features, batch):
     return np.resize(features, (batch, features.shape[1])).astype(np.float32)
 
 
-def _model_comparisons(label, model, features, batches, directory, quick):
+def _model_comparisons(label, description, model, features, batches, directory, quick):
     import tensorflow as tf
 
     from selu_zoo import ops
@@ -354,6 +356,8 @@ def _model_comparisons(label, model, features, batches, directory, quick):
         artifacts[UNLOWERED] = export_saved_model(model, os.path.join(directory, "unlowered"))
     signatures = {name: tf.saved_model.load(path).signatures["serving_default"]
                   for name, path in artifacts.items()}
+    # The same stock artifact loaded a second time: its ratio to the first shows the noise.
+    control = tf.saved_model.load(artifacts[STOCK]).signatures["serving_default"]
     reference = float64_forward(model, features)
     outputs = {name: served_outputs(sig, features) for name, sig in signatures.items()}
     errors = {name: end_to_end_error(served, reference, outputs["exact"])
@@ -374,11 +378,11 @@ def _model_comparisons(label, model, features, batches, directory, quick):
     for batch in batches:
         x = tf.constant(_rows(features, batch))
         candidates = [harness.Candidate(name, lambda sig=sig, x=x: sig(features=x))
-                      for name, sig in signatures.items()]
+                      for name, sig in {**signatures, CONTROL: control}.items()]
         comparisons.append(harness.Comparison(
             name=f"{label}, batch {batch}", candidates=candidates, references=[STOCK],
             items_per_call=batch,
-            params={"model": label, "batch": batch, "rows": len(features),
+            params={"model": description, "batch": batch, "rows": len(features),
                     "error_vs_float64": errors, "ops_after_grappler": kernels},
             notes=[note, kernel_note]))
     return comparisons
@@ -409,14 +413,14 @@ def build(settings):
     if not quick:
         mlp = _mlp_model()
         _randomize_biases(mlp, rng)
-        models.append(("4 x SELUDense(256) on 64 inputs (digits)", mlp,
-                       _standardized(digits)))
+        models.append(("MLP 4 x 256 on digits", mlp, _standardized(digits),
+                       "4 x SELUDense(256) on 64 standardized digits features"))
     features = breast_cancer.astype(np.float32)
     snn = _snn_model(features.mean(axis=0), features.var(axis=0))
     _randomize_biases(snn, rng)
-    models.append(("snn: standardize, 4 x SELUDense(256), logits (breast_cancer)", snn,
-                   features))
-    for index, (label, model, rows) in enumerate(models):
-        comparisons += _model_comparisons(label, model, rows, batches,
+    models.append(("snn on breast_cancer", snn, features,
+                   "Normalization, 4 x SELUDense(256, dropout 0.05), Dense(2) logits, softmax"))
+    for index, (label, model, rows, description) in enumerate(models):
+        comparisons += _model_comparisons(label, description, model, rows, batches,
                                           os.path.join(directory, str(index)), quick)
     return comparisons
