@@ -276,7 +276,9 @@ def _markdown(groups, note):
             head.append(f"CPU-time speed vs {refs[0]}")
             if comparison["items_per_call"]:
                 head.append(f"{comparison['item_name']}/s")
-            params = ", ".join(f"{k}={v}" for k, v in comparison["params"].items())
+            # structured parameters (dicts, lists) stay in the JSON; the table gets scalars
+            params = ", ".join(f"{k}={v}" for k, v in comparison["params"].items()
+                               if not isinstance(v, (dict, list)))
             lines += [f"### {comparison['name']}", ""]
             if params:
                 lines += [f"Parameters: {params}.", ""]

@@ -1,8 +1,9 @@
 """SELU op: selu_zoo.ops.selu against TensorFlow's and Keras' SELU and the element-wise floor.
 
 selu_zoo's forward is a plain tf.function (never XLA-compiled, so that served models need no
-XLA); outside XLA it runs as five TensorFlow kernels, against one fused kernel for
-tf.nn.selu, which is not exact near 0. Under XLA every candidate fuses into one loop.
+XLA); outside XLA it runs as 16 TensorFlow kernels (a polynomial near 0 and TensorFlow's Selu
+kernel elsewhere), against one fused kernel for tf.nn.selu, which is not exact near 0. Under
+XLA every candidate fuses into one loop.
 """
 
 import keras
@@ -33,11 +34,13 @@ def build(settings, size=None):
 
 _GRAPH_NOTE = (
     "selu_zoo.ops.selu's forward is never XLA-compiled (served SavedModels must not need "
-    "XLA). Outside XLA it is five TensorFlow kernels (Expm1, Greater, two Mul, SelectV2) "
-    "against one fused Selu kernel for tf.nn.selu / keras.activations.selu, which compute "
-    "exp(x) - 1 and return 0 for -1e-8; TensorFlow's CPU Expm1 kernel alone costs several "
-    "times the Selu kernel. Its backward is one XLA loop.")
+    "XLA). Outside XLA it is 16 TensorFlow kernels (a degree-5 polynomial for -0.5 < x < 0, "
+    "the Selu kernel, two compares, a select) against one fused Selu kernel for tf.nn.selu / "
+    "keras.activations.selu, which compute exp(x) - 1 and return 0 for -1e-8. The Expm1 "
+    "kernel it used before was no faster and not exact on large tensors (see the serving "
+    "group). Its backward is one XLA loop.")
 _XLA_NOTE = (
-    "Under XLA each candidate is one loop per pass, bound by exp/expm1 on this CPU. "
+    "Under XLA each candidate is one loop per pass, bound by exp/expm1 on this CPU; "
+    "selu_zoo's forward computes both the Selu lowering (expm1) and the polynomial. "
     "selu_zoo's backward computes exp from the input (exact for large negative x) where "
     "TensorFlow's reuses the output.")

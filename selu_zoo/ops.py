@@ -10,11 +10,14 @@ so the derivative at exactly 0 is ``SCALE * ALPHA`` (TensorFlow's own ``SeluGrad
 
 How the ops are built, and why:
 
-* `selu` and `selu_dense` are what inference reaches. Their forward is a plain ``@tf.function``
-  using ``expm1`` (exact near 0, where ``exp(x) - 1`` cancels). It is never XLA-compiled, so a
-  SavedModel that calls it can be served by stock TensorFlow Serving. Outside XLA it is five
-  TensorFlow kernels (``expm1``, two multiplies, a compare and a select); TensorFlow has no
-  single exact kernel for it (``Selu`` and ``Elu`` compute ``exp(x) - 1``).
+* `selu` and `selu_dense` are what inference reaches. Their forward is a plain ``@tf.function``,
+  never XLA-compiled, so a SavedModel that calls it can be served by stock TensorFlow Serving.
+  It is exact (within 3e-7 relative in float32, tested on dense scans) in eager mode, in
+  ``tf.function`` and inside an outer ``jit_compile=True`` function alike, with one formula:
+  a degree-5 polynomial for ``-0.5 < x < 0`` and TensorFlow's ``Selu`` kernel elsewhere (exact
+  there). TensorFlow's ``Expm1`` is not enough: its vectorized CPU kernel (tensors of 16 or
+  more elements) and XLA's expm1 are about 3 ulp off, and ``Selu`` / ``Elu`` compute
+  ``exp(x) - 1``, which cancels near 0.
 * Their gradient is a ``tf.custom_gradient`` whose backward is a ``tf.function(jit_compile=True)``
   computed from the *input*, not rebuilt from the output, so it stays exact for large negative
   inputs. It is only reached when differentiating, never by a serving graph.
@@ -25,14 +28,24 @@ How the ops are built, and why:
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
   within one ulp of the exact value (tested); outputs keep the input dtype.
 * Second-order gradients of `selu` work: its backward is itself differentiable.
-* Inside `tflite_lowering()` (a trace-time switch used only by `selu_zoo.export`), `selu` and
-  `selu_dense` trace to ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)`` instead: the
+* Flush-to-zero: TensorFlow runs its CPU kernels with subnormals flushed to zero, so a
+  subnormal *input* (``|x| < 1.18e-38`` in float32) is read as 0 and gives 0. That is the one
+  exception to the bound above; every normal input with a normal result is covered. The
+  gradient avoids subnormal intermediates: ``SCALE * ALPHA * exp(x)`` is computed as
+  ``K * exp(x + C)`` (see `_DERIVATIVE_SHIFT`), normal wherever the result is.
+* Trace-time lowerings (used by `selu_zoo.export`), read when a graph is traced:
+  `serving_lowering(form)` traces `selu` and `selu_dense` to a serving form without custom
+  gradient or nested function: ``"exact"`` (the exact forward) or ``"fused"`` (TensorFlow's
+  own ``Selu`` kernel, the speed of stock ``Dense(activation="selu")``; not exact near 0).
+  `tflite_lowering()` traces them to ``elu(x) * where(x > 0, SCALE, SCALE * ALPHA)``: the
   TFLite converter lowers ``expm1`` to ``EXP`` + ``SUB`` (``selu(-1e-8)`` becomes 0 again) but
   ``tf.nn.elu`` to the builtin ``ELU``, which is exact (TensorFlow's own Elu kernel is not).
 """
 
 import contextlib
 import functools
+import math
+import numbers
 import threading
 
 import tensorflow as tf
@@ -41,7 +54,8 @@ from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
 
 __all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "selu_alpha_dropout",
-           "alpha_dropout_keep_probability", "tflite_lowering"]
+           "alpha_dropout_keep_probability", "validate_noise_shape", "tflite_lowering",
+           "serving_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
 
@@ -66,16 +80,54 @@ def _as_floating(x, what="x"):
     return x
 
 
+# SCALE * ALPHA * expm1(x) / x on [-0.5, 0] as a degree-5 polynomial in x (weighted least
+# squares for relative error, 1.4e-9 in exact arithmetic). Outside (-0.5, 0) TensorFlow's Selu
+# kernel is exact: for x <= -0.5, |expm1(x)| >= 0.39, so the rounding of exp(x) (absolute,
+# below 6e-8) stays below 1.6e-7 relative; for x > 0 it is SCALE * x. Measured on dense scans:
+# 2.1e-7 with TensorFlow kernels, 1.5e-7 under XLA (tests/test_ops.py checks 3e-7).
+_NEAR_ZERO_LIMIT = -0.5
+_SA_EXPM1_OVER_X = tuple(SCALE_ALPHA * c for c in (
+    0.9999999986263878, 0.4999998074597542, 0.16666224080627143, 0.04162908902445854,
+    0.008187385736655874, 0.0011216347124059587))
+
+
+def _horner(x, coefficients):
+    """``sum(c[i] * x**i)`` by Horner's rule, constants in x's dtype."""
+    p = tf.constant(coefficients[-1], x.dtype)
+    for c in coefficients[-2::-1]:
+        p = p * x + tf.constant(c, x.dtype)
+    return p
+
+
 def _selu_math(x):
     """SELU of ``x`` in x's own dtype (no casting); forward only, never differentiated.
 
-    ``expm1`` is applied to x itself, not to ``min(x, 0)``: for large positive x it gives inf
-    in the branch that ``where`` discards, which only matters to automatic differentiation, and
-    every caller has a custom gradient (a SavedModel, written without custom gradients, cannot
-    be differentiated at all: TensorFlow refuses). Saves one kernel outside XLA.
+    float32 (and half types, computed in float32): the polynomial for ``-0.5 < x < 0`` and
+    ``tf.nn.selu`` elsewhere, 16 TensorFlow kernels outside XLA. The same formula is exact
+    under XLA, whose ``Selu`` lowering (``expm1``) is exact below -0.5 too, so the forward
+    needs no way to tell whether it is being compiled. float64 uses ``expm1``, which is exact
+    to float64 rounding in both (the polynomial is float32-accurate only).
     """
-    negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(x)
-    return tf.where(x > 0, tf.constant(SCALE, x.dtype) * x, negative)
+    if x.dtype == tf.float64:
+        negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(x)
+        return tf.where(x > 0, tf.constant(SCALE, x.dtype) * x, negative)
+    near_zero = tf.logical_and(x > _NEAR_ZERO_LIMIT, x < 0)
+    return tf.where(near_zero, x * _horner(x, _SA_EXPM1_OVER_X), tf.nn.selu(x))
+
+
+# SCALE * ALPHA * exp(x) == _DERIVATIVE_FACTOR * exp(x + _DERIVATIVE_SHIFT). The shift, log(SCALE *
+# ALPHA) rounded to a multiple of 2**-17, keeps exp's result normal for x in (-87.9, -87.3] in
+# float32, where exp(x) itself is subnormal and flushed to zero before the multiply. Being a
+# multiple of 2**-17 (the spacing of float32 numbers in [64, 128)), x + shift is exact for
+# -128 < x <= -shift, and rounds by at most 2**-25 for |x| < shift: a 3e-8 relative error.
+_DERIVATIVE_SHIFT = 73955 / 2**17  # 0.5642318725585938
+_DERIVATIVE_FACTOR = SCALE_ALPHA * math.exp(-_DERIVATIVE_SHIFT)
+
+
+def _scaled_exp(x, factor=1.0):
+    """``factor * SCALE * ALPHA * exp(x)`` without a subnormal intermediate (see above)."""
+    return (tf.constant(factor * _DERIVATIVE_FACTOR, x.dtype)
+            * tf.exp(x + tf.constant(_DERIVATIVE_SHIFT, x.dtype)))
 
 
 def _selu_derivative_math(x):
@@ -83,16 +135,68 @@ def _selu_derivative_math(x):
 
     Differentiable (second-order gradients), hence ``min(x, 0)`` before ``exp``.
     """
-    negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.exp(tf.minimum(x, 0))
-    return tf.where(x > 0, tf.constant(SCALE, x.dtype), negative)
+    return tf.where(x > 0, tf.constant(SCALE, x.dtype), _scaled_exp(tf.minimum(x, 0)))
 
 
-# --- Trace-time switch for TFLite conversion ------------------------------------------------
+# --- Trace-time lowerings: serving forms and TFLite ----------------------------------------
+
+SERVING_FORMS = ("exact", "fused")
+# Chosen by benchmarks/results/serving.json: "fused" serves at the speed of stock Keras layers,
+# and its end-to-end error on the zoo's models is that of float32 arithmetic itself.
+DEFAULT_SERVING_FORM = "fused"
 
 _lowering = threading.local()
 
 
 @contextlib.contextmanager
+def _lowered(name):
+    previous = getattr(_lowering, "name", None)
+    _lowering.name = name
+    try:
+        yield
+    finally:
+        _lowering.name = previous
+
+
+def _active_lowering():
+    """The lowering in effect in this thread: None, "tflite" or one of `SERVING_FORMS`."""
+    return getattr(_lowering, "name", None)
+
+
+def serving_lowering(form=DEFAULT_SERVING_FORM):
+    """Within this context, `selu` and `selu_dense` trace to a serving form, for SavedModels.
+
+    The forms (both have no custom gradient, no nested ``tf.function`` and nothing
+    XLA-compiled, so stock TensorFlow Serving runs them):
+
+    * ``"exact"``: the exact forward of `selu` (16 TensorFlow kernels for the activation).
+    * ``"fused"``: TensorFlow's own ``Selu`` kernel, one kernel, as stock
+      ``keras.layers.Dense(activation="selu")`` runs it. It computes ``exp(x) - 1``:
+      ``selu(-1e-8)`` is 0 and ``-1e-6`` is 1.3% off, an absolute error below 2e-7, the size
+      of one float32 rounding of a unit activation.
+
+    Throughput and end-to-end error of each form on the zoo's models are in
+    ``benchmarks/results/serving.json``; `DEFAULT_SERVING_FORM` is the one those numbers chose.
+    The flag is thread-local and read when a graph is *traced*: trace (and save) inside the
+    context; functions traced earlier keep their own forward. `selu` outside any lowering
+    context stays exact. A lowered graph cannot be differentiated through `selu`'s custom
+    gradient: use it for inference graphs only.
+
+    Args:
+      form: one of `SERVING_FORMS`.
+
+    Returns:
+      A context manager. Contexts nest (with `tflite_lowering` too); the innermost wins and
+      the previous state is restored on exit.
+
+    Raises:
+      ValueError: if form is not one of `SERVING_FORMS`.
+    """
+    if form not in SERVING_FORMS:
+        raise ValueError(f"form must be one of {SERVING_FORMS}, got {form!r}")
+    return _lowered(form)
+
+
 def tflite_lowering():
     """Within this context, `selu` and `selu_dense` trace to an ELU-based forward for TFLite.
 
@@ -107,19 +211,11 @@ def tflite_lowering():
     ``exp(x) - 1`` and is as inexact near 0 as ``tf.nn.selu`` (-1e-6 is 1.3% off), while
     TFLite's builtin ``ELU`` is exact.
 
-    Yields:
-      None. Contexts nest; the previous state is restored on exit.
+    Returns:
+      A context manager. Contexts nest (with `serving_lowering` too); the innermost wins and
+      the previous state is restored on exit.
     """
-    previous = getattr(_lowering, "active", False)
-    _lowering.active = True
-    try:
-        yield
-    finally:
-        _lowering.active = previous
-
-
-def _tflite_lowering_active():
-    return getattr(_lowering, "active", False)
+    return _lowered("tflite")
 
 
 def _selu_elu_math(x):
@@ -131,6 +227,10 @@ def _selu_elu_math(x):
     """
     scale = tf.where(x > 0, tf.constant(SCALE, x.dtype), tf.constant(SCALE_ALPHA, x.dtype))
     return tf.nn.elu(x) * scale
+
+
+# What `selu` and `selu_dense` trace to inside each lowering context.
+_LOWERED_MATH = {"exact": _selu_math, "fused": tf.nn.selu, "tflite": _selu_elu_math}
 
 
 @tf.function(autograph=False, reduce_retracing=True)
@@ -154,7 +254,13 @@ def _selu_with_gradient(x):
 
 
 def selu(x):
-    """Scaled exponential linear unit, exact to float rounding in every floating dtype.
+    """Scaled exponential linear unit, exact in every floating dtype and execution mode.
+
+    Within 3e-7 relative of the true value in float32 (about two ulp), one ulp in float16 and
+    bfloat16 (computed in float32, rounded once), a few float64 ulp in float64, eagerly, in
+    ``tf.function`` and under XLA alike; the gradient too. Subnormal inputs are read as 0
+    (TensorFlow flushes them). Inside `serving_lowering` or `tflite_lowering` it traces to
+    that context's form instead.
 
     Args:
       x: a floating-point tensor (or anything `tf.convert_to_tensor` accepts).
@@ -167,8 +273,9 @@ def selu(x):
       TypeError: if x is not floating point.
     """
     x = _as_floating(x)
-    if _tflite_lowering_active():
-        return _in_compute_dtype(_selu_elu_math, x)
+    lowering = _active_lowering()
+    if lowering is not None:
+        return _in_compute_dtype(_LOWERED_MATH[lowering], x)
     return _selu_with_gradient(x)
 
 
@@ -243,8 +350,10 @@ def selu_dense(x, kernel, bias=None):
     kernel = tf.convert_to_tensor(kernel, dtype=x.dtype)
     bias = (tf.zeros(tf.shape(kernel)[-1:], x.dtype) if bias is None
             else tf.convert_to_tensor(bias, dtype=x.dtype))
-    if _tflite_lowering_active():
-        return _in_compute_dtype(_selu_elu_math, tf.nn.bias_add(tf.matmul(x, kernel), bias))
+    lowering = _active_lowering()
+    if lowering is not None:
+        z = tf.nn.bias_add(tf.matmul(x, kernel), bias)
+        return _in_compute_dtype(_LOWERED_MATH[lowering], z)
     return _selu_dense_with_gradient(x, kernel, bias)
 
 
@@ -336,16 +445,48 @@ def alpha_dropout_keep_probability(rate):
     return 1.0 - _dropout_parameters(theory.validate_rate(rate), 0.0, 1.0).rate
 
 
-def _noise_pattern(x, noise_shape):
-    """Validates ``noise_shape`` against x; returns it as a tuple (or None)."""
+def validate_noise_shape(noise_shape):
+    """Checks a dropout noise shape: a sequence of positive ints or None entries, or None.
+
+    Args:
+      noise_shape: None, or a list/tuple (or 1-D array) whose entries are positive ints
+        (Python or NumPy; ``True``/``False`` are not ints here) or None.
+
+    Returns:
+      None, or the noise shape as a tuple of ints and Nones.
+
+    Raises:
+      ValueError: for anything else (a string, a float entry such as 1.5, 0 or a negative
+        entry), naming the offending value.
+    """
     if noise_shape is None:
         return None
-    noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+    problem = f"noise_shape must be None or a sequence of positive ints or None, got " \
+              f"{noise_shape!r}"
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__iter__"):
+        raise ValueError(problem)
+    entries = tuple(noise_shape)
+    for d in entries:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral)
+                              or d <= 0):
+            raise ValueError(problem)
+    return tuple(None if d is None else int(d) for d in entries)
+
+
+def _noise_pattern(x, noise_shape):
+    """Validates ``noise_shape`` against x's static shape; returns it as a tuple (or None)."""
+    noise_shape = validate_noise_shape(noise_shape)
+    if noise_shape is None:
+        return None
     if len(noise_shape) != x.shape.rank:
         raise ValueError(
             f"noise_shape must have one entry per dimension of x (rank {x.shape.rank}), "
             f"got {noise_shape}"
         )
+    for d, n in zip(noise_shape, x.shape):
+        if d not in (None, 1) and n is not None and d != n:
+            raise ValueError(f"noise_shape {noise_shape} does not broadcast to x's shape "
+                             f"{tuple(x.shape)}: each entry must be None, 1 or x's dimension")
     return noise_shape
 
 
@@ -433,8 +574,9 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
       rate: drop probability, a Python float in [0, 1).
       seed: an int, a shape-[2] integer tensor (stateless: the same seed gives the same mask),
         or a `keras.random.SeedGenerator` (a new mask on every call, reproducible from its seed).
-      noise_shape: optional shape of the keep mask, broadcast against x; ``None`` entries take
-        x's dimension (for example ``(None, 1, None)`` shares the mask over axis 1).
+      noise_shape: optional shape of the keep mask, broadcast against x: positive ints or
+        ``None`` entries, which take x's dimension (for example ``(None, 1, None)`` shares the
+        mask over axis 1); see `validate_noise_shape`.
       mean: the fixed-point mean the activations are at.
       variance: the fixed-point variance the activations are at.
 
@@ -442,7 +584,8 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
       A tensor of x's shape and dtype. With ``rate == 0`` it is x itself.
 
     Raises:
-      ValueError: if rate is not in [0, 1) or noise_shape does not match x's rank.
+      ValueError: if rate is not in [0, 1), or noise_shape is invalid or does not broadcast
+        to x's static shape.
     """
     rate = theory.validate_rate(rate)
     x = _as_floating(x)
@@ -495,9 +638,7 @@ def _selu_and_exp(x):
     if dtype == tf.float64:
         negative = tf.constant(SCALE_ALPHA, dtype) * tf.math.expm1(m)
     else:
-        p = tf.constant(SCALE_ALPHA * _EXPM1_OVER_X[-1], dtype)
-        for c in _EXPM1_OVER_X[-2::-1]:
-            p = p * m + tf.constant(SCALE_ALPHA * c, dtype)
+        p = _horner(m, tuple(SCALE_ALPHA * c for c in _EXPM1_OVER_X))
         negative = tf.where(m > _POLY_LIMIT, m * p, tf.constant(SCALE_ALPHA, dtype) * (e - 1))
     return tf.where(x > 0, tf.constant(SCALE, dtype) * x, negative), e
 
@@ -519,7 +660,7 @@ def _selu_alpha_dropout_backward(x, dy, seed, pattern, params):
     compute = _compute_dtype(x.dtype)
     xc = tf.cast(x, compute)
     slope = tf.where(xc > 0, tf.constant(a * SCALE, compute),
-                     tf.constant(a * SCALE_ALPHA, compute) * tf.exp(tf.minimum(xc, 0)))
+                     _scaled_exp(tf.minimum(xc, 0), factor=a))
     slope = tf.where(_keep_mask(x, seed, pattern, threshold), slope, tf.constant(0, compute))
     return tf.cast(tf.cast(dy, compute) * slope, dy.dtype)
 
@@ -546,7 +687,8 @@ def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.
 
     Raises:
       TypeError: if x is not floating point.
-      ValueError: if rate is not in (0, 1) or noise_shape does not match x's rank.
+      ValueError: if rate is not in (0, 1), or noise_shape is invalid or does not broadcast
+        to x's static shape.
     """
     rate = theory.validate_rate(rate)
     if rate == 0.0:

@@ -1,5 +1,6 @@
 """selu_zoo.layers: behaviour, statistics, mixed precision and serialization."""
 
+import os
 import subprocess
 import sys
 
@@ -166,6 +167,17 @@ def test_get_config_round_trip(name):
     assert type(restored) is type(layer) and restored.get_config() == config
 
 
+def _child_env():
+    """Environment of a child Python that imports this checkout's selu_zoo.
+
+    Without it, a child started in another directory imports whichever selu_zoo is installed
+    (an editable install of another checkout, say), not the code under test.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(selu_zoo.__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path}
+
+
 def _all_layers_model():
     inputs = keras.Input((6, 8), name="x")
     h = SELUDense(8, dropout_rate=0.1, seed=1)(inputs)
@@ -195,12 +207,11 @@ def test_keras_file_loads_in_fresh_process_from_another_directory(tmp_path):
         "import numpy as np, keras, selu_zoo\n"
         "m = keras.models.load_model('m.keras', safe_mode=True)\n"
         "np.testing.assert_array_equal(m.predict(np.load('x.npy'), verbose=0), np.load('y.npy'))\n"
-        "print('LOADED', type(m.layers[1]).__module__)\n")
+        "print('LOADED', type(m.layers[1]).__module__, selu_zoo.__file__)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300,
-                            env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            text=True, timeout=300, env=_child_env())
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "LOADED selu_zoo.layers.dense" in result.stdout
+    assert f"LOADED selu_zoo.layers.dense {selu_zoo.__file__}" in result.stdout
 
 
 def test_layers_train_under_jit_compile():
@@ -247,7 +258,6 @@ def test_replicas_of_a_mirrored_strategy_draw_different_masks(tmp_path):
         "a, b = [v.numpy() for v in strategy.experimental_local_results(out)]\n"
         "print('DIFFERENT' if not np.array_equal(a, b) else 'SAME')\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path,
-                            env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            timeout=300, cwd=tmp_path, env=_child_env())
     assert result.returncode == 0, result.stderr[-2000:]
     assert "DIFFERENT" in result.stdout

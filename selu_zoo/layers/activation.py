@@ -3,6 +3,7 @@
 import keras
 
 from selu_zoo import ops
+from selu_zoo.layers._built import mark_built_if_stateless
 
 
 @keras.saving.register_keras_serializable(package="selu_zoo")
@@ -11,14 +12,24 @@ class SELU(keras.layers.Layer):
 
     Use it in place of ``keras.layers.Activation("selu")``, which is not exact for small
     negative inputs (it returns 0 for -1e-8). Output dtype is the layer's compute dtype,
-    so it follows mixed-precision policies.
+    so it follows mixed-precision policies. Stateless: built once constructed; masks pass
+    through.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
+        mark_built_if_stateless(self)
 
     def call(self, inputs):
+        """Applies the SELU.
+
+        Args:
+          inputs: a floating-point tensor.
+
+        Returns:
+          A tensor of the same shape, in the layer's compute dtype.
+        """
         return ops.selu(inputs)
 
     def compute_output_shape(self, input_shape):

@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from selu_zoo.layers._built import mark_built_if_stateless
+
 
 @keras.saving.register_keras_serializable(package="selu_zoo")
 class Clip(keras.layers.Layer):
@@ -26,7 +28,7 @@ class Clip(keras.layers.Layer):
         self.min_value = min_value
         self.max_value = max_value
         self.supports_masking = True
-        self.built = True
+        mark_built_if_stateless(self)
 
     def call(self, inputs):
         """Clips ``inputs``.

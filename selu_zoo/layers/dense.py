@@ -14,7 +14,8 @@ class SELUDense(keras.layers.Layer):
     by `selu_zoo.ops.selu_alpha_dropout` when ``dropout_rate > 0``: SELU and alpha dropout
     fused into one XLA-compiled pass, with a one-multiply backward.
     Weights default to LeCun normal (variance 1/fan_in), which self-normalization needs;
-    Keras' own ``Dense`` defaults to Glorot.
+    Keras' own ``Dense`` defaults to Glorot. Like ``Dense``, it supports masking: an input
+    mask (over the leading axes) passes through to the output.
 
     Args:
       units: output width, a positive int.
@@ -45,6 +46,7 @@ class SELUDense(keras.layers.Layer):
         if self.dropout_rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
         self.input_spec = keras.InputSpec(min_ndim=2)
+        self.supports_masking = True  # as keras.layers.Dense: a mask passes through unchanged
 
     def build(self, input_shape):
         in_features = input_shape[-1]

@@ -3,6 +3,7 @@
 import keras
 
 from selu_zoo import ops, theory
+from selu_zoo.layers._built import mark_built_if_stateless
 
 
 class _AlphaDropoutBase(keras.layers.Layer):
@@ -19,12 +20,21 @@ class _AlphaDropoutBase(keras.layers.Layer):
         if self.rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
-        self.built = True
+        mark_built_if_stateless(self)
 
     def _noise_shape(self, inputs):
         raise NotImplementedError
 
     def call(self, inputs, training=False):
+        """Alpha dropout in training, the identity otherwise.
+
+        Args:
+          inputs: a floating-point tensor.
+          training: whether to drop units.
+
+        Returns:
+          A tensor of the same shape and dtype.
+        """
         if not training or self.rate == 0:
             return inputs
         return ops.alpha_dropout(inputs, self.rate, self.seed_generator,
@@ -49,8 +59,10 @@ class AlphaDropout(_AlphaDropoutBase):
 
     Args:
       rate: drop probability in [0, 1).
-      noise_shape: optional mask shape broadcast against the inputs; ``None`` entries take the
-        input's dimension.
+      noise_shape: optional mask shape broadcast against the inputs: positive ints (1 to
+        share the mask along an axis) or ``None`` (the input's dimension). Checked here; the
+        input's rank, and its dimensions where an entry is above 1, are checked when the
+        layer is called.
       seed: int seed of the mask generator: reproducible masks that differ at every step.
       mean: fixed-point mean of the incoming activations (0 for standard SELU networks).
       variance: fixed-point variance of the incoming activations (1 for standard SELU).
@@ -58,7 +70,11 @@ class AlphaDropout(_AlphaDropoutBase):
 
     def __init__(self, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0, **kwargs):
         super().__init__(rate, seed=seed, mean=mean, variance=variance, **kwargs)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = ops.validate_noise_shape(noise_shape)
+        if self.noise_shape is not None:
+            self.input_spec = keras.InputSpec(
+                ndim=len(self.noise_shape),
+                axes={i: d for i, d in enumerate(self.noise_shape) if d not in (None, 1)})
 
     def _noise_shape(self, inputs):
         return self.noise_shape

@@ -9,6 +9,8 @@ repeat real activations instead.
 import keras
 import tensorflow as tf
 
+from selu_zoo.layers._built import mark_built_if_stateless
+
 _MODES = ("reflect", "symmetric")
 
 
@@ -38,7 +40,7 @@ class MirrorPadding2D(keras.layers.Layer):
                              f"got {data_format!r}")
         self.data_format = data_format
         self.input_spec = keras.InputSpec(ndim=4)
-        self.built = True
+        mark_built_if_stateless(self)
 
     @staticmethod
     def _normalize_padding(padding):

@@ -21,8 +21,9 @@ class SELURNNCell(keras.layers.Layer):
     about ``1 + E[h^2]``: the state converges to the fixed point for weights with sum of
     squares 2 (mean ~0.25, variance ~3), bounded but not (0, 1). For the (0, 1) fixed point,
     halve both: ``VarianceScaling(0.5, "fan_in", "truncated_normal")`` as kernel and
-    recurrent initializer (what `models.rnn` does by default). The math runs in the layer's compute dtype, so it follows mixed-precision
-    policies (variables stay in the variable dtype).
+    recurrent initializer (what `models.rnn` does by default). The math runs in the layer's
+    compute dtype, so it follows mixed-precision policies (variables stay in the variable
+    dtype).
 
     Args:
       units: state and output width, a positive int.

@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from selu_zoo.layers._built import mark_built_if_stateless
+
 
 def gaussian_kl(mean, log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per example, summed over the latent axis.
@@ -59,7 +61,7 @@ class VAESampling(keras.layers.Layer):
         self.max_log_var = max_log_var
         self.sample_in_inference = bool(sample_in_inference)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.built = True
+        mark_built_if_stateless(self)
 
     def call(self, inputs, training=False):
         """Samples z and records the KL term.
