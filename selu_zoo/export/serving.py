@@ -29,7 +29,8 @@ def validate_model_name(name):
     return name
 
 
-def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False):
+def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False,
+                      serving_form=ops.DEFAULT_SERVING_FORM):
     """Writes a model's endpoints as a SavedModel with `keras.export.ExportArchive`.
 
     Inputs keep their names and dtypes, outputs are dicts, batch dimensions are ``None``; the
@@ -41,6 +42,8 @@ def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False):
       endpoints: the `selu_zoo.tasks.Endpoint`s; `selu_zoo.tasks.serving_endpoints` when None.
       tflite_lowering: trace inside `selu_zoo.ops.tflite_lowering()` (ELU-based SELU), for a
         SavedModel that is only converted to TFLite.
+      serving_form: how SELU is traced for serving (`selu_zoo.ops.SERVING_FORMS`):
+        ``"fused"`` (TensorFlow's Selu kernel, stock Keras speed) or ``"exact"``.
 
     Returns:
       The endpoints written.
@@ -50,8 +53,8 @@ def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False):
     archive.track(model)
     for endpoint in endpoints:
         archive.add_endpoint(endpoint.name, endpoint.fn, list(endpoint.input_signature))
-    context = ops.tflite_lowering() if tflite_lowering else contextlib.nullcontext()
-    with context:  # tracing happens in write_out
+    lowering = ops.tflite_lowering() if tflite_lowering else contextlib.nullcontext()
+    with ops.serving_lowering(serving_form), lowering:  # tracing happens in write_out
         archive.write_out(os.fspath(path), options=save_options(), verbose=False)
     return endpoints
 
