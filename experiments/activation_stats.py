@@ -225,8 +225,6 @@ def plot(results, output_dir):
       List of the PNG paths written (empty without matplotlib).
     """
     plt = plotting.pyplot()
-    if plt is None:
-        return []
     s = results["settings"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     phases = [("init", f"at init, N(0,1) inputs, width {s['width']}"),

@@ -1,21 +1,16 @@
-"""matplotlib, optional: figures are skipped (with a log line) when it is not installed."""
+"""Figures of the experiments: matplotlib with the non-interactive Agg backend."""
 
 from absl import logging
 
 
 def pyplot():
-    """Returns ``matplotlib.pyplot`` with the non-interactive Agg backend, or None.
+    """Returns ``matplotlib.pyplot`` with the non-interactive Agg backend.
 
     Returns:
-      The pyplot module, or None (after a warning) if matplotlib is not installed
-      (``pip install -e '.[experiments]'``).
+      The pyplot module (matplotlib is a dependency of selu_zoo).
     """
-    try:
-        import matplotlib  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        logging.warning("matplotlib is not installed (pip install -e '.[experiments]'); "
-                        "skipping figures")
-        return None
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
     return plt

@@ -318,8 +318,6 @@ def plot(results, output_dir):
       List of the PNG paths written (empty without matplotlib).
     """
     plt = plotting.pyplot()
-    if plt is None:
-        return []
     s = results["settings"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     for ax, field in zip(axes, results["fields"]):

@@ -229,8 +229,6 @@ def plot(results, output_dir):
       List of the PNG paths written (empty without matplotlib).
     """
     plt = plotting.pyplot()
-    if plt is None:
-        return []
     s = results["settings"]
     names = [n for n, r in results["datasets"].items() if "skipped" not in r]
     fig, axes = plt.subplots(len(names), len(s["depths"]), squeeze=False,

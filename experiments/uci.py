@@ -270,8 +270,6 @@ def plot(results, output_dir):
       List of the PNG paths written (empty without matplotlib).
     """
     plt = plotting.pyplot()
-    if plt is None:
-        return []
     variants = results["settings"]["variants"]
     names = list(results["datasets"])
     fig, ax = plt.subplots(figsize=(9, 3.8), constrained_layout=True)
