@@ -104,7 +104,7 @@ def run_experiment(name, output_dir, quick=False, data_dir=None, seeds=None):
     common.write_json(os.path.join(output_dir, f"{name}.json"), to_json(results))
     footer = (f"\nRegenerate: `{results['command']}` (run time {results['runtime_s']} s"
               f"{', quick settings' if quick else ''}). Figures: "
-              f"{', '.join(results['figures']) or 'none (matplotlib not installed)'}.\n")
+              f"{', '.join(results['figures']) or 'none'}.\n")
     common.write_text(os.path.join(output_dir, f"{name}.md"),
                       module.markdown(results) + footer)
     logging.info("%s done in %.1f s", name, results["runtime_s"])

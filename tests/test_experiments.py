@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from experiments import EXPERIMENTS, cli, common, plotting, training
+from experiments import EXPERIMENTS, cli, common, training
 from selu_zoo import ALPHA, SCALE
 
 
@@ -163,16 +163,7 @@ def test_figures(workspace, quick, name):
         assert data.startswith(b"\x89PNG") and 10_000 < len(data) < 400_000
 
 
-def test_without_matplotlib_text_results_are_still_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(plotting, "pyplot", lambda: None)
-    results = cli.run_experiment("theory", str(tmp_path), quick=True)
-    assert results["figures"] == []
-    assert "matplotlib not installed" in (tmp_path / "theory.md").read_text()
-    assert not list(tmp_path.glob("*.png"))
-
-
-def test_command_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(plotting, "pyplot", lambda: None)  # figures are tested above
+def test_command_line(tmp_path):
     argv = ["experiments", "--only=theory", "--quick", f"--output_dir={tmp_path}",
             "--seeds=2"]
     flags.FLAGS(argv)
