@@ -109,7 +109,7 @@ def make_optimizer(config):
 
 
 def _callbacks(run, config, probe, *, keras_fit, resume, resumed_from):
-    """The chief's callbacks: ``(list, best model checkpoint, epoch logger, history file)``."""
+    """The chief's callbacks: ``(list, best checkpoint, epoch logger, history file, monitor)``."""
     best = callbacks.BestModelCheckpoint(run.best_checkpoint, run.run_id)
     history = callbacks.HistoryFile(run.path(runs.HISTORY_FILE), run.run_id, resumed_from)
     monitor = callbacks.SelfNormalizationMonitor(probe, log_dir=storage.join(
@@ -119,15 +119,30 @@ def _callbacks(run, config, probe, *, keras_fit, resume, resumed_from):
     chain += [resume.callback(), keras.callbacks.TerminateOnNaN()] if keras_fit else []
     chain += [keras.callbacks.TensorBoard(run.logs, write_graph=False), monitor, logger,
               callbacks.TaskPictures(probe, storage.join(run.logs, "pictures"), config.seed)]
-    return chain, best, logger, history
+    return chain, best, logger, history, monitor
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """What `fit` did.
+
+    Attributes:
+      history: each logged metric's values over all epochs of the run (the epochs before a
+        resume included); empty on workers other than the chief.
+      resumed_from: the epochs done before this call.
+      best: the `callbacks.BestModelCheckpoint` (None on workers other than the chief).
+      self_normalization: the probe's per-layer ``(mean, variance)`` before and after this
+        call's training (`callbacks.SelfNormalizationMonitor`).
+    """
+
+    history: dict
+    resumed_from: int
+    best: object
+    self_normalization: dict
 
 
 def fit(model, data, config, run, strategy, loop):
-    """Trains ``model`` (resuming ``run``); returns ``(history, resumed_from, best)``.
-
-    ``history`` maps each logged metric to its values over all epochs of the run (the
-    epochs before a resume included); ``best`` is the `callbacks.BestModelCheckpoint`
-    (None on workers other than the chief).
+    """Trains ``model`` (resuming ``run``); returns a `Fitted`.
 
     Raises:
       Diverged: if the loss became NaN or infinite, or no epoch had a finite validation loss.
@@ -137,7 +152,8 @@ def fit(model, data, config, run, strategy, loop):
     resume = ResumeCheckpoint(model, run.checkpoints, strategy)
     resumed_from = resume.restore()
     probe = data.take(datasets.VALIDATION, PROBE_EXAMPLES)[0]
-    chain, best, logger, recorder = _callbacks(run, config, probe, keras_fit=loop == "fit",
+    chain, best, logger, recorder, monitor = _callbacks(run, config, probe,
+                                                        keras_fit=loop == "fit",
                                                resume=resume, resumed_from=resumed_from)
     if resumed_from >= config.epochs:
         logging.info("this run finished its %d epochs already: its best model is evaluated "
@@ -175,7 +191,10 @@ def fit(model, data, config, run, strategy, loop):
     if diverged or (chief and best.best is None):
         raise Diverged(f"training of {config.model} diverged (loss became NaN or inf); lower "
                        f"--config.learning_rate (now {config.learning_rate}) or check the data")
-    return recorder.history if chief else {}, resumed_from, best if chief else None
+    statistics = {"before": monitor.history[0], "after": monitor.history[-1]} \
+        if monitor.history else {}
+    return Fitted(recorder.history if chief else {}, resumed_from, best if chief else None,
+                  statistics)
 
 
 def evaluate(model, data, config):
@@ -243,21 +262,23 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
                  distribute.strategy_name(strategy), strategy.num_replicas_in_sync, loop)
     if chief:
         run.begin()
-    history, resumed_from, best = fit(model, data, config, run, strategy, loop)
+    fitted = fit(model, data, config, run, strategy, loop)
     if not chief:
         return {"metrics": None, "artifacts": {}}
-    model = keras.models.load_model(best.filepath)
+    model = keras.models.load_model(fitted.best.filepath)
     test = evaluate(model, data, config)
-    artifacts = {"workdir": run.workdir, "best_checkpoint": best.filepath,
+    artifacts = {"workdir": run.workdir, "best_checkpoint": fitted.best.filepath,
                  "tensorboard": run.logs, **write_pictures(model, data, run, config.seed)}
     exported = export(model, data, export_options, config.seed) if export_options else None
     if exported is not None:
         artifacts.update(exported.files)
     metrics = {"run_id": run.run_id, "config": run.config, "model": config.model,
                "dataset": config.dataset, "kind": model.kind,
-               "parameters": model.count_params(), "test": test, "history": history,
-               "resumed_from_epoch": resumed_from, "best_epoch": best.best_epoch,
-               "best_val_loss": best.best, "wall_time_s": round(time.monotonic() - start, 1),
+               "parameters": model.count_params(), "test": test, "history": fitted.history,
+               "resumed_from_epoch": fitted.resumed_from, "best_epoch": fitted.best.best_epoch,
+               "best_val_loss": fitted.best.best,
+               "self_normalization": fitted.self_normalization,
+               "wall_time_s": round(time.monotonic() - start, 1),
                "strategy": distribute.strategy_name(strategy),
                "replicas": strategy.num_replicas_in_sync, "loop": loop,
                "exported_version": None if exported is None else exported.version,
