@@ -153,6 +153,16 @@ def test_theory(workspace, quick):
     assert "1.050701" in markdown and "1.673263" in markdown
 
 
+def test_zoo(workspace, quick):
+    results = quick("zoo")
+    (snn,) = results["models"].values()
+    assert snn["kind"] == "classifier" and 0 <= snn["test"]["accuracy"] <= 1
+    assert snn["before_training"] and all(layer["in_theorem1_domain"]
+                                          for layer in snn["before_training"].values())
+    on_disk = json.loads((workspace["output_dir"] / "zoo.json").read_text())
+    assert on_disk["models"]["snn"]["parameters"] == snn["parameters"]
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_figures(workspace, quick, name):
     pytest.importorskip("matplotlib")
