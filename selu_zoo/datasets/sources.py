@@ -121,6 +121,21 @@ def _check_download_hosts(name, builder):
                 "here, or pick an embedded dataset") from None
 
 
+def _readable(name, folder, make_builder):
+    """``make_builder()``, with a corrupt prepared ``dataset_info.json`` as one line.
+
+    Raises:
+      storage.CorruptFileError: naming the dataset's folder and the fix.
+    """
+    try:
+        return make_builder()
+    except json_format.ParseError as error:
+        raise storage.CorruptFileError(
+            f"the prepared dataset_info.json of {name!r} under {folder} is corrupt "
+            f"({str(error).splitlines()[0]}); delete that folder to prepare the dataset "
+            "again") from None
+
+
 def _catalog_builder(name, data_dir, download):
     """The builder of a TFDS catalog dataset, prepared (downloaded if allowed).
 
@@ -135,13 +150,10 @@ def _catalog_builder(name, data_dir, download):
             f"unknown dataset {name!r}: not an embedded dataset "
             f"({', '.join(builders.EMBEDDED_DATASETS)}), not csv:PATH, and not in the TFDS "
             "catalog")
-    try:
-        builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
-    except json_format.ParseError as error:
-        folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR, name)
-        raise storage.CorruptFileError(
-            f"the dataset_info.json of {name!r} under {folder} is corrupt ({error}); delete "
-            "that folder to prepare the dataset again") from None
+    folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+                          name.split("/")[0].split(":")[0])
+    builder = _readable(name, folder, lambda: tfds.builder(name, data_dir=data_dir,
+                                                           try_gcs=False))
     if builder.is_prepared():
         return builder
     if not download:
@@ -232,7 +244,10 @@ def open_source(name, *, data_dir=None, download=True, csv_options=None):
     if tabular.is_csv(name) or tabular.is_npz(name):
         builder = tabular.prepare(name, csv_options, data_dir)
     elif base in builders.EMBEDDED_BUILDERS:
-        builder = builders.embedded_builder(base, data_dir=data_dir, config=config or None)
+        folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+                              builders.EMBEDDED_BUILDERS[base].name)
+        builder = _readable(name, folder, lambda: builders.embedded_builder(
+            base, data_dir=data_dir, config=config or None))
     else:
         builder = _catalog_builder(name, data_dir, download)
     _check_files(name, builder)
