@@ -159,6 +159,25 @@ def tensor_names(content):
             for subgraph in model.subgraphs for t in subgraph.tensors or []]
 
 
+def operators(content):
+    """Every operator of a TFLite flatbuffer, over all subgraphs, in order.
+
+    Returns:
+      A list of ``(op name, input tensor names, output tensor names)``.
+    """
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = [_op_name(code) for code in model.operatorCodes]
+
+    def tensor(subgraph, index):
+        name = subgraph.tensors[index].name
+        return name.decode() if isinstance(name, bytes) else name
+
+    return [(names[op.opcodeIndex],
+             [tensor(subgraph, i) for i in op.inputs if i >= 0],
+             [tensor(subgraph, i) for i in op.outputs if i >= 0])
+            for subgraph in model.subgraphs for op in subgraph.operators or []]
+
+
 def make_interpreter(content, builtin_reference_kernels=False):
     """An interpreter for the flatbuffer: `ai_edge_litert`'s, else `tf.lite.Interpreter`.
 

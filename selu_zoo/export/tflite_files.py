@@ -3,13 +3,16 @@
 The SavedModel converted is traced inside `selu_zoo.ops.tflite_lowering()`, so SELU lowers
 to the exact builtin ``ELU``. A model built under a mixed-precision policy is converted
 through its float32 twin (`float32_twin`): TFLite has no bfloat16 kernels. For int8 the
-input standardization stays float32 (`standardization_nodes`).
+input standardization stays float32 (`standardization_nodes`), and a guard
+(`guard_endpoints`) makes examples with NaN, infinite or huge (> `GUARD_BOUND`) inputs come
+out NaN: quantized, such values become finite integers and confident answers.
 """
 
 import re
 import tempfile
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 from selu_zoo import storage, tasks
@@ -51,6 +54,89 @@ def float32_twin(model):
     return twin
 
 
+# Name scope of the int8 file's non-finite input guard (`guard_endpoints`).
+GUARD_SCOPE = "non_finite_guard"
+# Inputs beyond this magnitude are refused by the int8 guard, as NaN and infinities are.
+GUARD_BOUND = 1e30
+
+
+def _guarded(fn, bound):
+    def guarded(*args):
+        outputs = fn(*args)
+        with tf.name_scope(GUARD_SCOPE):
+            valid = None
+            for arg in map(tf.convert_to_tensor, args):
+                if not arg.dtype.is_floating:
+                    continue
+                # False for NaN and for infinities, as well as for |x| > bound.
+                inside = tf.less_equal(tf.abs(arg), tf.constant(bound, arg.dtype))
+                if arg.shape.rank > 1:
+                    inside = tf.reduce_all(inside, axis=list(range(1, arg.shape.rank)))
+                valid = inside if valid is None else tf.logical_and(valid, inside)
+            if valid is None:
+                return outputs
+            # 1 for valid examples, NaN for the others. Multiplying the outputs by it (not
+            # selecting a NaN constant for them) keeps the NaN out of the quantizer's reach:
+            # a constant beside a quantized tensor (softmax's output) is quantized too.
+            factor = tf.where(valid, tf.constant(1.0), tf.constant(float("nan")))
+            result = {}
+            for name, value in outputs.items():
+                if value.dtype.is_floating:
+                    value = value * tf.reshape(tf.cast(factor, value.dtype),
+                                               [-1] + [1] * (value.shape.rank - 1))
+                result[name] = value
+            return result
+
+    return guarded
+
+
+def guard_endpoints(endpoints, bound=GUARD_BOUND):
+    """Endpoints whose outputs are NaN for every example with a NaN, infinite or huge input.
+
+    The int8 TFLite file needs this: its QUANTIZE ops map NaN and out-of-range values to
+    finite integers, so without a guard it answers NaN inputs with confident predictions.
+    Per example, the guard checks ``|x| <= bound`` for every value of every floating-point
+    input (false for NaN and infinities: TFLite has no ``IS_FINITE``) and multiplies every
+    floating-point output by 1 (valid) or NaN. It is builtin ops only (``ABS``,
+    ``LESS_EQUAL``, ``REDUCE_ALL``, ``LOGICAL_AND``, ``SELECT_V2``, ``RESHAPE``, ``MUL``, in
+    the name scope `GUARD_SCOPE`), which `int8_float_nodes` keeps in float32, so valid
+    examples get exactly the unguarded model's outputs.
+
+    Args:
+      endpoints: `selu_zoo.tasks.Endpoint`s.
+      bound: the largest accepted ``|x|`` of any input value.
+
+    Returns:
+      A tuple of `selu_zoo.tasks.Endpoint` with the same names and input signatures.
+    """
+    return tuple(tasks.Endpoint(e.name, _guarded(e.fn, bound), e.input_signature)
+                 for e in endpoints)
+
+
+def _scoped_nodes(content, names):
+    """Tensor names of ``content`` with a name-scope part matching one of ``names``."""
+    scope = re.compile("(" + "|".join(map(re.escape, sorted(names))) + r")(_\d+)?\Z")
+    return sorted({name for name in tflite.tensor_names(content)
+                   if any(scope.match(part) for fused in name.split(";")
+                          for part in fused.split("/"))})
+
+
+def guard_nodes(content):
+    """Tensor names, in a float TFLite model, of the `guard_endpoints` guard's ops.
+
+    Those are the ops in the `GUARD_SCOPE` name scope and the ops that read them: the
+    ``MUL`` ops that write the signature's outputs, which are named after the signature
+    (``StatefulPartitionedCall:0``, ...), not after the scope.
+
+    Returns:
+      The tensor names, sorted (empty if the model has no guard).
+    """
+    scoped = set(_scoped_nodes(content, [GUARD_SCOPE]))
+    selects = {name for _, inputs, outputs in tflite.operators(content)
+               if scoped.intersection(inputs) for name in outputs}
+    return sorted(scoped | selects)
+
+
 def standardization_nodes(model, content):
     """Tensor names, in a float TFLite model of ``model``, of its ``Normalization`` layers.
 
@@ -66,15 +152,36 @@ def standardization_nodes(model, content):
              if isinstance(layer, keras.layers.Normalization)}
     if not names:
         return [], False
-    scope = re.compile("(" + "|".join(map(re.escape, sorted(names))) + r")(_\d+)?\Z")
-    nodes = sorted({name for name in tflite.tensor_names(content)
-                    if any(scope.match(part) for fused in name.split(";")
-                           for part in fused.split("/"))})
-    return nodes, True
+    return _scoped_nodes(content, names), True
+
+
+def int8_float_nodes(model, float_content, guarded=False):
+    """What an int8 conversion keeps in float32: ``(nodes, op_types)`` for `tflite.convert`.
+
+    Args:
+      model: the (float32) Keras model converted.
+      float_content: a float32 TFLite file of the very SavedModel that int8 converts (tensor
+        names differ between traces).
+      guarded: whether that SavedModel has the `guard_endpoints` guard, whose ops must stay
+        float32 (quantized, NaN would become a finite integer).
+    """
+    nodes, has_normalization = standardization_nodes(model, float_content)
+    op_types = []
+    if has_normalization and not nodes:
+        logging.warning("int8: Normalization layer ops not found by name; leaving every SUB "
+                        "and MUL in float32 instead")
+        op_types = ["SUB", "MUL"]
+    if guarded:
+        guard = guard_nodes(float_content)
+        if not guard:
+            raise tflite.TFLiteConversionError(
+                "int8: the non-finite input guard's ops were not found by name")
+        nodes = sorted(set(nodes) | set(guard))
+    return nodes, op_types
 
 
 def convert_variants(model, *, inputs, validation, representative_inputs, reference,
-                     float32_tolerance, seed=0):
+                     float32_tolerance, seed=0, guard_int8=True):
     """Converts ``model`` to every TFLite variant, runs each, and checks or measures it.
 
     Args:
@@ -86,6 +193,9 @@ def convert_variants(model, *, inputs, validation, representative_inputs, refere
       float32_tolerance: the float32 file must match Keras within this (relative to
         ``max(1, |output|)``).
       seed: seed of the task's metrics' random draws.
+      guard_int8: give the int8 file the non-finite input guard (`guard_endpoints`), so
+        that it answers examples with NaN, infinite or huge inputs with NaN instead of a
+        confident prediction (converted from a second, guarded SavedModel).
 
     Returns:
       ``(contents, report)``: variant -> flatbuffer bytes, and a report entry per variant
@@ -106,15 +216,17 @@ def convert_variants(model, *, inputs, validation, representative_inputs, refere
         lowered = storage.join(scratch, "saved_model")
         serving.write_saved_model(twin, lowered, endpoints=endpoints, tflite_lowering=True)
         for variant in tflite.VARIANTS:
-            float_nodes, float_op_types = [], []
+            source, float_nodes, float_op_types = lowered, [], []
             if variant == "int8":
-                float_nodes, has_normalization = standardization_nodes(twin, contents["float32"])
-                if has_normalization and not float_nodes:
-                    logging.warning("int8: Normalization layer ops not found by name; leaving "
-                                    "every SUB and MUL in float32 instead")
-                    float_op_types = ["SUB", "MUL"]
+                float_content = contents["float32"]
+                if guard_int8:
+                    source = storage.join(scratch, "guarded_saved_model")
+                    serving.write_saved_model(twin, source, endpoints=guard_endpoints(endpoints),
+                                              tflite_lowering=True)
+                    float_content = tflite.convert(source, keys, "float32")
+                float_nodes, float_op_types = int8_float_nodes(twin, float_content, guard_int8)
             content = tflite.convert(
-                lowered, keys, variant,
+                source, keys, variant,
                 evaluation.representative_dataset(representative_inputs)
                 if variant == "int8" else None,
                 float_nodes=float_nodes, float_op_types=float_op_types)
@@ -137,6 +249,8 @@ def convert_variants(model, *, inputs, validation, representative_inputs, refere
             if variant == "int8":
                 entry["float_ops"] = summary["float_ops"]
                 entry["kept_float"] = {"nodes": float_nodes, "op_types": float_op_types}
+                entry["non_finite_guard"] = ({"bound": GUARD_BOUND, "scope": GUARD_SCOPE}
+                                             if guard_int8 else None)
             contents[variant] = content
             report[variant] = entry
     return contents, report
