@@ -185,6 +185,8 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
             storage.atomic_write(storage.join(extras, names[f"tflite_{variant}"]), content)
             report["tflite"][variant]["file"] = names[f"tflite_{variant}"]
         requests = _head(inputs, WARMUP_EXAMPLES)
+        if endpoints[0].name != tasks.SERVING_DEFAULT:  # its alias is a signature too
+            requests[tasks.SERVING_DEFAULT] = requests[endpoints[0].name]
         warmup.write_warmup_requests(
             storage.join(extras, names["warmup_requests"]), model_name,
             [(name, batch, served_run(name, batch)) for name, batch in requests.items()])
