@@ -97,6 +97,7 @@ def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
     """
     if data is None:
         rng = np.random.default_rng(seed)
+        num_synthetic = min(num_synthetic, limit)
         features = {}
         for spec in specs:
             shape = tuple(spec.shape)[1:]
