@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from models import registry
-from selu_zoo import callbacks, datasets, distribute, runs, storage
+from selu_zoo import callbacks, datasets, distribute, ops, runs, storage
 from selu_zoo.datasets import tabular
 from selu_zoo.export import export_all
 from selu_zoo.resume import ResumeCheckpoint
@@ -50,12 +50,14 @@ class ExportOptions:
       model_name: the model's folder and TF Serving name.
       keep_versions: versions kept per model.
       serving_base_path: ``export_dir`` as TF Serving sees it (None: as it is).
+      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
     """
 
     export_dir: str
     model_name: str
     keep_versions: int = 5
     serving_base_path: str | None = None
+    serving_form: str = ops.DEFAULT_SERVING_FORM
 
 
 def choose_loop(loop, strategy, config):
@@ -221,7 +223,8 @@ def export(model, data, options, seed=0):
                       representative_data=data.take(datasets.TRAIN, CALIBRATION_EXAMPLES),
                       validation_data=data.take(datasets.TEST, VERIFICATION_EXAMPLES),
                       keep_versions=options.keep_versions,
-                      serving_base_path=options.serving_base_path, seed=seed)
+                      serving_base_path=options.serving_base_path, seed=seed,
+                      serving_form=options.serving_form)
 
 
 def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, download=True,

@@ -33,7 +33,8 @@ def test_classifier_trains_evaluates_and_exports(tmp_path, data_dir):
     config = config_of("snn", dataset="iris")
     result = training.train_and_evaluate(
         config, str(tmp_path / "work"), data_dir=data_dir,
-        export_options=training.ExportOptions(str(tmp_path / "exports"), "iris_snn"))
+        export_options=training.ExportOptions(str(tmp_path / "exports"), "iris_snn",
+                                              serving_form="exact"))
     metrics, artifacts = result["metrics"], result["artifacts"]
     assert metrics["kind"] == "classifier" and 0 <= metrics["test"]["accuracy"] <= 1
     assert list(metrics["label_names"]) == ["setosa", "versicolor", "virginica"]
@@ -45,6 +46,9 @@ def test_classifier_trains_evaluates_and_exports(tmp_path, data_dir):
     for name in ("best_checkpoint", "saved_model", "keras", "tflite_int8", "report",
                  "warmup_requests", "models_config", "metrics"):
         assert os.path.exists(artifacts[name]), name
+    report = json.loads(open(artifacts["report"]).read())
+    assert report["serving_form"] == "exact" and report["label_names"] == list(
+        metrics["label_names"])
     model = keras.models.load_model(artifacts["keras"])
     assert isinstance(model, tasks.Classifier) and model.label_names == (
         "setosa", "versicolor", "virginica")

@@ -41,6 +41,10 @@ _DATASET = flags.DEFINE_string(
     "(N(0, 1), or the input Normalization's statistics): parity only, no metrics.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "TFDS data folder for --dataset (default: TFDS's own).")
+_SERVING_FORM = flags.DEFINE_enum(
+    "serving_form", "fused", ["fused", "exact"],
+    "How the SavedModel computes SELU: 'fused' (TensorFlow's Selu kernel, stock Keras speed) "
+    "or 'exact' (selu_zoo's exact form); see selu_zoo.ops.serving_lowering.")
 _SERVING_BASE_PATH = flags.DEFINE_string(
     "serving_base_path", None, "export_dir as the model server sees it (e.g. /models in a "
     "container), for models.config; default: the entry's current one, or export_dir.")
@@ -154,7 +158,7 @@ def _export():
         result = pipeline.export_all(
             model, _EXPORT_DIR.value, model_name, representative_data=representative,
             validation_data=validation, keep_versions=_KEEP_VERSIONS.value,
-            serving_base_path=_SERVING_BASE_PATH.value)
+            serving_base_path=_SERVING_BASE_PATH.value, serving_form=_SERVING_FORM.value)
     except Exception as error:  # noqa: BLE001 - the CLI reports every failure in one line
         _fail(f"{type(error).__name__}: {error}")
     report = result.report

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from selu_zoo import storage, tasks
+from selu_zoo import ops, storage, tasks
 from selu_zoo.export import (evaluation, graph_check, publish, serving, tflite, tflite_files,
                              verification, warmup)
 
@@ -99,7 +99,8 @@ def _head(inputs_by_endpoint, count):
 def export_all(model, export_dir, model_name, *, representative_data=None,
                validation_data=None, keep_versions=publish.DEFAULT_KEEP_VERSIONS,
                serving_base_path=None, float32_tolerance=DEFAULT_FLOAT32_TOLERANCE,
-               max_validation_examples=2000, max_representative_examples=200, seed=0):
+               max_validation_examples=2000, max_representative_examples=200, seed=0,
+               serving_form=ops.DEFAULT_SERVING_FORM):
     """Exports a model for serving, for devices and for more training, verified, at once.
 
     Every artifact is built and checked in a hidden staging folder, then the whole set is
@@ -124,6 +125,8 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
         ``max(1, max |output|)``.
       max_validation_examples, max_representative_examples: caps on the examples used.
       seed: seed of synthetic features, of random endpoint inputs and of the task's metrics.
+      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`):
+        ``"fused"`` (TensorFlow's Selu kernel: stock Keras serving speed) or ``"exact"``.
 
     Returns:
       An `ExportResult`.
@@ -158,13 +161,14 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
         "data": {"validation_examples": len(validation),
                  "representative_examples": len(representative),
                  "synthetic": validation.synthetic, "labels": validation.labels is not None},
-        "float32_tolerance": float32_tolerance,
+        "float32_tolerance": float32_tolerance, "serving_form": serving_form,
         "keras": {"metrics": verification.artifact_metrics(model, validation, keras_run, seed)},
     }
 
     def write_version(staging):
         extras = publish.extras_dir(staging)
-        serving.write_saved_model(model, staging, endpoints=endpoints)
+        serving.write_saved_model(model, staging, endpoints=endpoints,
+                                  serving_form=serving_form)
         graph_check.check_serving_graph(staging)
         served_run = verification.saved_model_runner(staging)
         served = verification.outputs_of(served_run, inputs)

@@ -9,6 +9,7 @@ import dataclasses
 import re
 from typing import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -73,6 +74,18 @@ def _clean(name, fallback):
     return name if _NAME.match(name) else fallback
 
 
+# Names Keras gives inputs nobody named; they change between processes and after loading.
+_AUTOMATIC = re.compile(r"(keras_tensor|input_layer|input)(_\d+)?\Z")
+
+
+def _input_name(model, tensor, index):
+    """The name a user gave an input (its ``keras.Input(name=...)``), else ``input_<index>``."""
+    layers = [layer.name for layer in getattr(model, "layers", ())
+              if isinstance(layer, keras.layers.InputLayer) and layer.output is tensor]
+    name = layers[0] if layers else tensor.name
+    return f"input_{index}" if _AUTOMATIC.match(name or "") else _clean(name, f"input_{index}")
+
+
 def _model_inputs(model):
     inputs = getattr(model, "inputs", None)
     if not inputs:
@@ -85,8 +98,8 @@ def _model_inputs(model):
 def generic_endpoints(model):
     """A ``serving_default`` endpoint for any built Keras model: one output per model output.
 
-    Input names are the Keras inputs' names where those are valid signature keys, else
-    ``input_<i>``; outputs are keyed by the output layers' names (dict outputs keep their
+    Input names are the names given with ``keras.Input(name=...)`` where those are valid
+    signature keys, else ``input_<i>`` (the same in memory and after loading); outputs are keyed by the output layers' names (dict outputs keep their
     keys), else ``output_<i>``.
 
     Args:
@@ -99,7 +112,7 @@ def generic_endpoints(model):
       ValueError: if the model's inputs are unknown.
     """
     inputs = _model_inputs(model)
-    names = [_clean(t.name, f"input_{i}") for i, t in enumerate(inputs)]
+    names = [_input_name(model, t, i) for i, t in enumerate(inputs)]
     if len(set(names)) != len(names):
         names = [f"input_{i}" for i in range(len(inputs))]
     specs = tuple(input_spec(t, n) for t, n in zip(inputs, names))
