@@ -8,6 +8,7 @@ against the domain of the paper's Theorem 1 (`selu_zoo.theory.in_theorem1_domain
 """
 
 import importlib
+import json
 import os
 import tempfile
 
@@ -47,6 +48,26 @@ def _layers(statistics):
             for name, (mean, variance) in statistics.items()}
 
 
+def _export_summary(artifacts):
+    """What the export report says of each artifact: metrics, parity, file sizes."""
+    with open(artifacts["report"], encoding="utf-8") as f:
+        report = json.load(f)
+
+    def worst(diffs):
+        return max(v for outputs in diffs.values() for v in outputs.values())
+
+    summary = {"keras": report["keras"]["metrics"],
+               "saved_model": {"metrics": report["saved_model"]["metrics"],
+                               "max_abs_diff_vs_keras": worst(
+                                   report["saved_model"]["max_abs_diff"])}}
+    for variant, entry in report["tflite"].items():
+        summary[f"tflite_{variant}"] = {
+            "metrics": entry["metrics"], "size_bytes": entry["size_bytes"],
+            "max_abs_diff_vs_keras": worst(entry["max_abs_diff_vs_keras"]),
+            "non_finite_inputs": entry["non_finite_inputs"]}
+    return summary
+
+
 def run(settings, data_dir=None):
     """Trains every model of ``settings.models``; returns the results dict."""
     import training  # noqa: PLC0415  (the project's driver, beside train.py)
@@ -59,15 +80,18 @@ def run(settings, data_dir=None):
         with tempfile.TemporaryDirectory(prefix=f"selu_zoo-{name}-") as folder:
             export = training.ExportOptions(f"{folder}/exports", name) if settings.export \
                 else None
-            metrics = training.train_and_evaluate(config, f"{folder}/work", data_dir=data_dir,
-                                                  export_options=export)["metrics"]
+            result = training.train_and_evaluate(config, f"{folder}/work", data_dir=data_dir,
+                                                 export_options=export)
+            metrics = result["metrics"]
+            report = _export_summary(result["artifacts"]) if settings.export else None
         results["models"][name] = {
             "dataset": metrics["dataset"], "kind": metrics["kind"],
             "parameters": metrics["parameters"], "test": metrics["test"],
             "epochs": config.epochs, "best_epoch": metrics["best_epoch"],
             "wall_time_s": metrics["wall_time_s"],
             "before_training": _layers(metrics["self_normalization"]["before"]),
-            "after_training": _layers(metrics["self_normalization"]["after"])}
+            "after_training": _layers(metrics["self_normalization"]["after"]),
+            "export": report}
     return results
 
 
@@ -97,6 +121,22 @@ def markdown(results):
     for name, r in results["models"].items():
         lines.append(f"| `{name}` | {_summary(r['before_training'])} | "
                      f"{_summary(r['after_training'])} |")
+    exported = {n: r["export"] for n, r in results["models"].items() if r.get("export")}
+    if exported:
+        lines += ["", "Exports (the verification rows of the test split; metric of Keras, "
+                  "then each TFLite file's; max abs difference of every output to Keras):", "",
+                  "| model | metric | Keras | SavedModel | float32 | float16 | int8 | float32 "
+                  "diff | int8 size (bytes) |", "| --- | --- | --- | --- | --- | --- | --- | "
+                  "--- | --- |"]
+        for name, e in exported.items():
+            metric = "accuracy" if "accuracy" in e["keras"] else "elbo"
+            values = [e[k]["metrics"].get(metric, float("nan")) if k != "keras"
+                      else e["keras"].get(metric, float("nan"))
+                      for k in ("keras", "saved_model", "tflite_float32", "tflite_float16",
+                                "tflite_int8")]
+            lines.append(f"| `{name}` | {metric} | " + " | ".join(f"{v:.4f}" for v in values)
+                         + f" | {e['tflite_float32']['max_abs_diff_vs_keras']:.1e} | "
+                         f"{e['tflite_int8']['size_bytes']:,} |")
     return "\n".join(lines) + "\n"
 
 
