@@ -254,8 +254,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     loop, chief = choose_loop(loop, strategy, config), distribute.is_chief(strategy)
     distribute.per_replica_batch_size(strategy, config.batch_size)
     run = runs.open_run(workdir, config, restart=restart and chief)
-    keras.utils.set_random_seed(config.seed)
     data = distribute.chief_first(strategy, lambda: open_data(config, data_dir, download))
+    keras.utils.set_random_seed(config.seed)  # after the data: preparing it draws numbers too
     with strategy.scope():
         model = registry.build_model(config, data.info)
         model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)

@@ -151,3 +151,12 @@ def test_a_run_on_ram_filesystems(data_dir):
     loaded = tf.saved_model.load(artifacts["saved_model"])
     x = np.zeros((2, 4), np.float32)
     assert loaded.signatures["serving_default"](features=tf.constant(x))["logits"].shape == (2, 3)
+
+
+def test_the_same_config_gives_the_same_run_whether_the_data_was_prepared_or_not(tmp_path):
+    config = config_of("snn", dataset="iris", epochs=1)
+    fresh, again = (training.train_and_evaluate(config, str(tmp_path / name),
+                                                data_dir=str(tmp_path / "tfds"))["metrics"]
+                    for name in ("first", "second"))  # the first run prepares iris
+    assert fresh["self_normalization"] == again["self_normalization"]
+    assert fresh["test"] == again["test"] and fresh["history"] == again["history"]
