@@ -192,7 +192,7 @@ def _wait_for_epoch(process, workdir, epoch, timeout=300):
 
 
 def test_killed_or_interrupted_runs_resume_where_they_stopped(tmp_path, data_dir):
-    args = ["--model=snn", "--config.epochs=30", f"--data_dir={data_dir}", "--workdir=work",
+    args = ["--model=snn", "--config.epochs=12", f"--data_dir={data_dir}", "--workdir=work",
             "--noexport", *SMALL]
     workdir = tmp_path / "work"
     process = subprocess.Popen([sys.executable, TRAIN, *args], cwd=tmp_path, env=_env(),
@@ -211,7 +211,7 @@ def test_killed_or_interrupted_runs_resume_where_they_stopped(tmp_path, data_dir
     process.send_signal(signal.SIGINT)  # Ctrl-C
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
-    assert f"resuming at epoch {killed_at + 1} of 30" in stderr
+    assert f"resuming at epoch {killed_at + 1} of 12" in stderr
     errors = [line for line in stderr.splitlines() if "train.py: error:" in line]
     assert len(errors) == 1 and "interrupted at epoch" in errors[0]
     assert "run the same command to resume" in errors[0] and "Traceback" not in stderr
@@ -221,6 +221,6 @@ def test_killed_or_interrupted_runs_resume_where_they_stopped(tmp_path, data_dir
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == interrupted_at > killed_at
-    assert len(metrics["history"]["loss"]) == 30  # every epoch once, across the three runs
-    assert "epoch 1/30" not in result.stderr and f"epoch {interrupted_at + 1}/30" in result.stderr
-    assert metrics["test"]["accuracy"] > 0.85
+    assert len(metrics["history"]["loss"]) == 12  # every epoch once, across the three runs
+    assert "epoch 1/12" not in result.stderr and f"epoch {interrupted_at + 1}/12" in result.stderr
+    assert metrics["test"]["accuracy"] > 0.8
