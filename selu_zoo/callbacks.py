@@ -11,6 +11,7 @@
 import math
 import posixpath
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -204,6 +205,13 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         record = storage.read_json(self.record_path, fix=(
             f"delete it and {self.filepath} to forget the best model so far"))
         if record.get("run_id") == self.run_id and record.get("monitor") == self.monitor:
+            with storage.reported("read", self.filepath), \
+                    tf.io.gfile.GFile(self.filepath, "rb") as f:
+                readable = zipfile.is_zipfile(f)
+            if not readable:  # found now, not when it is loaded after training
+                raise storage.CorruptFileError(
+                    f"{self.filepath} is corrupt (not a .keras archive); delete it and "
+                    f"{self.record_path} to forget this run's best model, or pass --restart")
             self.best, self.best_epoch = record["value"], record["epoch"]
 
     def _improved(self, value):

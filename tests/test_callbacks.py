@@ -177,6 +177,16 @@ def test_corrupt_best_record_names_the_file(tmp_path):
         callbacks.BestModelCheckpoint(path, run_id="r").on_train_begin()
 
 
+def test_a_truncated_best_model_is_found_before_training(tmp_path):
+    path = tmp_path / "best.keras"
+    checkpoint = callbacks.BestModelCheckpoint(path, run_id="r")
+    checkpoint.set_model(_tiny())
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(OSError, match="best.keras is corrupt .*--restart"):
+        callbacks.BestModelCheckpoint(path, run_id="r").on_train_begin()
+
+
 @pytest.mark.parametrize("kwargs", [{"filepath": "best.h5"}, {"filepath": "b.keras", "mode": "up"}])
 def test_best_checkpoint_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
