@@ -128,12 +128,13 @@ class Dataset:
         return count is not None and count * self._example_bytes() <= CACHE_LIMIT_BYTES
 
     def _convert(self, features, label):
+        """Converts a batch of raw pairs (one function call per batch, not per example)."""
         if self.source.image and features.dtype.is_integer:
             features = tf.cast(features, tf.float32) / features.dtype.max
         else:
             features = tf.cast(features, tf.float32)
         regression = self.source.task == sources.REGRESSION
-        return (tf.reshape(features, self._shape),
+        return (tf.reshape(features, (-1, *self._shape)),
                 tf.cast(label, tf.float32 if regression else tf.int64))
 
     def examples(self, split):
@@ -149,9 +150,19 @@ class Dataset:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._examples:
-            examples = self.source.read(split).map(self._convert,
-                                                   num_parallel_calls=tf.data.AUTOTUNE)
-            self._examples[split] = examples.cache() if self.cached(split) else examples
+            # Converted in batches, and cached in batches: a tf.data function call per
+            # example costs more than reading it, and a memory cache keeps one set of
+            # tensors per element, whose overhead for small rows is several times the data
+            # (600,000 rows of 8 floats: 190 MiB cached one by one, 23 MiB of data).
+            examples = self.source.read(split).batch(_READ_BATCH).map(
+                self._convert, num_parallel_calls=tf.data.AUTOTUNE)
+            if self.cached(split):
+                examples = examples.cache()
+            examples = examples.unbatch()
+            if self._counts[split] is not None:
+                examples = examples.apply(
+                    tf.data.experimental.assert_cardinality(self._counts[split]))
+            self._examples[split] = examples
         return self._examples[split]
 
     def batches(self, split, batch_size, *, shuffle_seed=None, repeat=False,

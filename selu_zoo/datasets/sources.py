@@ -28,6 +28,8 @@ REGRESSION = "regression"
 CATALOG_VALIDATION_PERCENT = 10
 # Seconds to wait for each download host before saying that the network is not there.
 DOWNLOAD_PROBE_TIMEOUT = 5.0
+# Records parsed per call by `Source.read` where it parses in batches.
+PARSE_BATCH = 1024
 
 
 class DatasetNotAvailableError(ValueError):
@@ -63,14 +65,42 @@ class Source:
     def read(self, split):
         """Reads one split from disk as raw ``(features, label)`` pairs in the stored order.
 
+        Datasets whose input and label are plain tensors in TFRecord files (the embedded
+        and tabular ones) are parsed in batches of `PARSE_BATCH` records: TFDS parses one
+        record per call, which on a 2-core machine delivers about 10k rows/s, far below
+        what a train step consumes; batched parsing is some 30 times faster. The order
+        and values are those of ``builder.as_dataset``. Other datasets (encoded images,
+        mocked data) are read through ``as_dataset``. TFDS's own memory cache
+        (``try_autocache``) is off either way: `selu_zoo.datasets.pipeline` decides what is
+        cached.
+
         Args:
           split: ``"train"``, ``"validation"`` or ``"test"``.
 
         Returns:
-          A ``tf.data.Dataset``.
+          A ``tf.data.Dataset`` of unbatched pairs.
         """
-        return self.builder.as_dataset(split=self.split_specs[split], as_supervised=True,
-                                       shuffle_files=False)
+        spec = self.split_specs[split]
+        parser = _batch_parser(self.builder)
+        if parser is None:
+            return self.builder.as_dataset(
+                split=spec, as_supervised=True, shuffle_files=False,
+                read_config=tfds.ReadConfig(try_autocache=False))
+        instructions = self.builder.info.splits[spec].file_instructions
+        files = tf.data.Dataset.from_tensor_slices((
+            [os.fspath(i.filename) for i in instructions],
+            tf.constant([i.skip for i in instructions], tf.int64),
+            tf.constant([i.take for i in instructions], tf.int64)))
+        # TFDS's read order: files in sequence for builders that disable shuffling, else
+        # interleaved 16 files at a time in blocks of 16 records.
+        parallel = {} if self.builder.info.disable_shuffling else {
+            "num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+        records = files.interleave(
+            lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
+            cycle_length=1 if not parallel else 16, block_length=16, **parallel)
+        pairs = records.batch(PARSE_BATCH).map(parser, num_parallel_calls=tf.data.AUTOTUNE)
+        return pairs.unbatch().apply(tf.data.experimental.assert_cardinality(
+            sum(i.take for i in instructions)))
 
     def num_examples(self, split):
         """The number of examples of a split, from the builder's info (no data read).
@@ -83,6 +113,48 @@ class Source:
             cardinality = int(self.read(split).cardinality())
             return cardinality if cardinality >= 0 else None
         return int(splits[self.split_specs[split]].num_examples)
+
+
+def _batch_parser(builder):
+    """A function from a batch of serialized records to ``(features, labels)``, or None.
+
+    None unless the data are TFRecord files described by split info, and the input and
+    label are `tfds.features.Tensor` / `Scalar` / `ClassLabel` features stored unencoded
+    with a fixed shape and a float32 or integer dtype: then decoding is the identity and
+    ``tf.io.parse_example`` on a batch gives exactly what TFDS's per-record decoding
+    gives.
+    """
+    info = builder.info
+    if info.file_format != tfds.core.FileFormat.TFRECORD or not info.splits:
+        return None
+    specs, dtypes = {}, {}
+    keys = info.supervised_keys
+    for key in keys:
+        feature = info.features[key]
+        if type(feature) not in (tfds.features.Tensor, tfds.features.Scalar,
+                                 tfds.features.ClassLabel):
+            return None
+        if getattr(feature, "_encoding", tfds.features.Encoding.NONE) != \
+                tfds.features.Encoding.NONE:
+            return None
+        serialized = feature.get_serialized_info()
+        stored = tf.as_dtype(serialized.dtype)
+        if any(d is None for d in serialized.shape):
+            return None
+        if stored == tf.float32:
+            example_dtype = tf.float32
+        elif stored.is_integer or stored.is_bool:
+            example_dtype = tf.int64
+        else:
+            return None
+        specs[key] = tf.io.FixedLenFeature(tuple(serialized.shape), example_dtype)
+        dtypes[key] = tf.as_dtype(feature.dtype)
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, specs)
+        return tuple(tf.cast(parsed[key], dtypes[key]) for key in keys)
+
+    return parse
 
 
 def _split_specs(name, splits):
