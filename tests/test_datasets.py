@@ -1,10 +1,15 @@
-"""Tests of selu_zoo.datasets: offline TFDS builders and tf.data pipelines.
+"""Tests of selu_zoo.datasets: the embedded builders and `open_dataset`'s read plan.
 
-Every test writes into its own temporary data_dir; the network is blocked wherever data
-is prepared or a missing catalog dataset is requested, to prove nothing reaches out.
+Every test writes into its own temporary data_dir; the network is blocked wherever data is
+prepared, to prove that nothing reaches out. Reads are counted where `Source.read`, the one
+place that reads a split's files, hands examples on (`ReadCounter`). Catalog datasets,
+downloads and bounded reads of huge data are in test_catalog.py.
 """
 
+import importlib
+import os
 import socket
+import types
 
 import numpy as np
 import pytest
@@ -12,7 +17,10 @@ from sklearn import datasets as sk_datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from selu_zoo import datasets
+import training
+from configs import validation
+from selu_zoo import datasets, storage
+from selu_zoo.datasets import pipeline, sources, statistics, tabular
 
 # name -> (independent scikit-learn reference loader, scale of the features)
 SKLEARN_REFERENCE = {
@@ -59,8 +67,40 @@ def prepared_dir(tmp_path_factory):
     return data_dir
 
 
+class ReadCounter:
+    """Counts the examples `Source.read` yields, per split, in tf.Variables."""
+
+    def __init__(self, monkeypatch):
+        self.variables = {split: tf.Variable(0, dtype=tf.int64, trainable=False)
+                          for split in SPLITS}
+        original, variables = sources.Source.read, self.variables
+
+        def counting_read(source, split):
+            variable = variables[split]
+
+            def count(features, label):
+                with tf.control_dependencies([variable.assign_add(1)]):
+                    return tf.identity(features), tf.identity(label)
+
+            return original(source, split).map(count)
+
+        monkeypatch.setattr(sources.Source, "read", counting_read)
+
+    def counts(self):
+        return {split: int(variable.numpy()) for split, variable in self.variables.items()}
+
+    def reset(self):
+        for variable in self.variables.values():
+            variable.assign(0)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    return ReadCounter(monkeypatch)
+
+
 def _split_numpy(builder, split):
-    """All features of one stored split as a dict of numpy arrays."""
+    """All features of one stored split as a dict of numpy arrays, read by TFDS itself."""
     return tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
 
 
@@ -68,6 +108,16 @@ def _epoch(dataset):
     """Concatenates one pass over a batched (features, label) dataset."""
     features, labels = zip(*dataset.as_numpy_iterator())
     return np.concatenate(features), np.concatenate(labels)
+
+
+def _two_pass(values):
+    """Float64 mean and population variance, the textbook two-pass way."""
+    values = np.asarray(values, np.float64).reshape(len(values), -1)
+    mean = values.mean(axis=0)
+    return mean, np.square(values - mean).mean(axis=0)
+
+
+# --- the embedded builders -----------------------------------------------------------------
 
 
 def test_network_guard_refuses_connections(no_network):
@@ -189,54 +239,79 @@ def test_adding_problem_arrays_are_seeded():
 
 
 def test_adding_problem_longer_config(tmp_path, no_network):
-    data, info = datasets.make_datasets(
-        "adding_problem/t100", 500, data_dir=str(tmp_path), splits=("train", "test"))
-    assert info.feature_shape == (100, 2)
-    assert info.num_examples == {"train": 4000, "validation": 1000, "test": 1000}
-    features, targets = next(iter(data["train"]))
-    assert features.shape == (500, 100, 2) and targets.shape == (500,)
-
-
-def test_make_datasets_shapes_dtypes_and_batching(prepared_dir):
-    data, info = datasets.make_datasets("digits", 100, data_dir=prepared_dir)
-    assert set(data) == set(SPLITS)
-    assert info.name == "digits" and info.task == "classification"
-    assert info.num_classes == 10 and len(info.label_names) == 10
-    assert info.feature_shape == (64,)
-    assert info.num_examples == dict(zip(SPLITS, EXPECTED_SIZES["digits"]))
-    sizes = [int(features.shape[0]) for features, _ in data["train"]]
-    assert sizes == [100] * 10 + [79]
-    features, labels = next(iter(data["test"]))
-    assert features.dtype == tf.float32 and labels.dtype == tf.int64
-    assert features.shape == (100, 64) and labels.shape == (100,)
-    # Validation and test keep the stored order.
-    for split in ("validation", "test"):
-        expected_x, expected_y = datasets.load_arrays("digits", split,
-                                                      data_dir=prepared_dir)
-        got_x, got_y = _epoch(data[split])
-        np.testing.assert_array_equal(got_x, expected_x)
-        np.testing.assert_array_equal(got_y, expected_y)
-    dropped, _ = datasets.make_datasets(
-        "digits", 100, data_dir=prepared_dir, splits=("train",),
-        drop_remainder_train=True, cache=False)
-    assert [int(x.shape[0]) for x, _ in dropped["train"]] == [100] * 10
-
-
-def test_regression_pipeline(prepared_dir):
-    data, info = datasets.make_datasets(
-        "adding_problem", 256, data_dir=prepared_dir, feature_shape=(100,))
+    data = datasets.open_dataset("adding_problem/t100", data_dir=str(tmp_path))
+    info = data.info
     assert info.task == "regression" and info.num_classes is None
-    assert info.label_names is None and info.feature_shape == (100,)
-    features, targets = next(iter(data["validation"]))
-    assert features.shape == (256, 100) and targets.dtype == tf.float32
+    assert info.label_names is None and info.feature_shape == (100, 2)
+    assert info.num_examples == {"train": 4000, "validation": 1000, "test": 1000}
+    features, targets = next(iter(data.batches("train", 500)))
+    assert features.shape == (500, 100, 2) and targets.shape == (500,)
+    assert targets.dtype == tf.float32
+
+
+# --- Source.read: batched parsing gives what TFDS gives ------------------------------------
+
+
+def _assert_same_examples(source, split):
+    expected = _epoch(source.builder.as_dataset(
+        split=source.split_specs[split], as_supervised=True, shuffle_files=False).batch(512))
+    got = _epoch(source.read(split).batch(512))
+    assert len(got[0]) == len(expected[0]) == source.num_examples(split)
+    assert int(source.read(split).cardinality()) == len(expected[0])
+    for value, reference in zip(got, expected):
+        assert value.dtype == reference.dtype and value.shape == reference.shape
+        np.testing.assert_array_equal(value, reference)
+
+
+@pytest.mark.parametrize("name", datasets.EMBEDDED_DATASETS)
+def test_read_matches_tfds_on_embedded_data(name, prepared_dir):
+    source = sources.open_source(name, data_dir=prepared_dir)
+    assert sources._batch_parser(source.builder) is not None  # the batched path is taken
+    for split in SPLITS:
+        _assert_same_examples(source, split)
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_read_matches_tfds_on_a_csv_of_several_shards(regression, tmp_path, monkeypatch):
+    """Shuffled shards, read by TFDS interleaved 16 at a time: the same order here."""
+    monkeypatch.setattr(tabular.writer, "_BUCKET_BYTES", 2000)  # about 38 rows per shard
+    label = (lambda i: f"{i * 0.37:.2f}") if regression else (lambda i: str(i % 3))
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,c,y\n" + "".join(f"{i},{i % 7},{i * 0.5},{label(i)}\n"
+                                          for i in range(300)))
+    source = sources.open_source(f"csv:{path}", data_dir=str(tmp_path / "tfds"))
+    assert source.builder.info.splits["train"].num_shards > 1
+    assert source.task == ("regression" if regression else "classification")
+    for split in SPLITS:
+        _assert_same_examples(source, split)
+
+
+# --- open_dataset: info ---------------------------------------------------------------------
+
+
+def test_info_comes_from_the_builder(prepared_dir, reads):
+    datasets.open_dataset("digits", data_dir=prepared_dir)  # statistics, if not yet there
+    reads.reset()
+    data = datasets.open_dataset("digits", data_dir=prepared_dir)
+    info = data.info
+    assert info.name == "digits" and info.task == "classification"
+    assert info.num_classes == 10 and info.label_names == tuple(str(i) for i in range(10))
+    assert info.feature_shape == (64,) and info.feature_names is None
+    assert info.num_examples == dict(zip(SPLITS, EXPECTED_SIZES["digits"]))
+    assert (info.label_mean, info.label_variance) == (0.0, 1.0)
+    assert not info.mean.flags.writeable and not info.variance.flags.writeable
+    assert reads.counts() == {"train": 0, "validation": 0, "test": 0}  # all remembered
+    wine = datasets.open_dataset("wine", data_dir=prepared_dir).info
+    assert wine.label_names == ("class_0", "class_1", "class_2")
 
 
 def test_feature_shape_reshapes_rows_in_order(prepared_dir):
-    flat, _ = datasets.load_arrays("digits", "train", data_dir=prepared_dir)
-    image, _ = datasets.load_arrays("digits", "train", feature_shape=(8, 8, 1),
-                                    data_dir=prepared_dir)
-    rows, _ = datasets.load_arrays("digits", "train", feature_shape=(8, 8),
-                                   data_dir=prepared_dir)
+    flat, _ = datasets.open_dataset("digits", data_dir=prepared_dir).take("train", 2000)
+    image_data = datasets.open_dataset("digits", data_dir=prepared_dir,
+                                       feature_shape=(8, 8, 1))
+    image, _ = image_data.take("train", 2000)
+    rows, _ = datasets.open_dataset("digits", data_dir=prepared_dir,
+                                    feature_shape=[8, 8]).take("train", 2000)
     assert flat.shape == (1079, 64) and image.shape == (1079, 8, 8, 1)
     # scikit-learn's 8x8 `images` are an independent reference of the pixel layout.
     builder = datasets.embedded_builder("digits", data_dir=prepared_dir, prepare=False)
@@ -245,124 +320,246 @@ def test_feature_shape_reshapes_rows_in_order(prepared_dir):
     np.testing.assert_array_equal(rows, reference)
     np.testing.assert_array_equal(image[..., 0], reference)
     np.testing.assert_array_equal(flat, reference.reshape(1079, 64))
-    data, info = datasets.make_datasets("digits", 32, feature_shape=(8, 8, 1),
-                                        data_dir=prepared_dir, splits=("test",))
+    info = image_data.info
+    assert info.feature_shape == (8, 8, 1)
     assert info.mean.shape == (8, 8, 1) and info.variance.shape == (8, 8, 1)
-    assert next(iter(data["test"]))[0].shape == (32, 8, 8, 1)
+    assert next(iter(image_data.batches("test", 32)))[0].shape == (32, 8, 8, 1)
 
 
-@pytest.mark.parametrize("bad_shape", [(63,), (8, 8, 2), (8, 8, 0), (8.0, 8.0), 64])
-def test_incompatible_feature_shape_is_rejected(bad_shape, prepared_dir):
+@pytest.mark.parametrize("bad_shape", [(63,), (8, 8, 2), (8, 8, 0), (8.0, 8.0), 64,
+                                       (True, 64), (-8, -8), ()])
+def test_feature_shape_that_does_not_fit_names_the_config_field(bad_shape, prepared_dir):
     with pytest.raises(ValueError) as error:
-        datasets.load_info("digits", feature_shape=bad_shape, data_dir=prepared_dir)
-    assert repr(bad_shape) in str(error.value)
-    assert "(64,)" in str(error.value)
+        datasets.open_dataset("digits", data_dir=prepared_dir, feature_shape=bad_shape)
+    message = str(error.value)
+    assert message.startswith("config.feature_shape") and repr(bad_shape) in message
+    assert "'digits'" in message and "64 values" in message and "\n" not in message
 
 
-def test_statistics_come_from_the_train_split_only(prepared_dir):
-    info = datasets.load_info("breast_cancer", data_dir=prepared_dir)
-    train, _ = datasets.load_arrays("breast_cancer", "train", data_dir=prepared_dir)
-    np.testing.assert_allclose(info.mean, train.astype(np.float64).mean(axis=0),
-                               rtol=1e-6)
-    np.testing.assert_allclose(info.variance, train.astype(np.float64).var(axis=0),
-                               rtol=1e-5)
-    everything = np.concatenate([
-        datasets.load_arrays("breast_cancer", split, data_dir=prepared_dir)[0]
-        for split in SPLITS])
-    assert not np.allclose(info.mean, everything.mean(axis=0), rtol=1e-4)
-    assert not info.mean.flags.writeable
+def test_unknown_names_and_splits_are_rejected(prepared_dir):
+    with pytest.raises(ValueError) as error:
+        datasets.open_dataset("no_such_dataset", data_dir=prepared_dir)
+    for name in datasets.EMBEDDED_DATASETS:
+        assert name in str(error.value)
+    assert not isinstance(error.value, datasets.DatasetNotAvailableError)
+    for bad in ("", "  ", None, 3):
+        with pytest.raises(ValueError, match="non-empty string"):
+            datasets.open_dataset(bad, data_dir=prepared_dir)
+    data = datasets.open_dataset("iris", data_dir=prepared_dir)
+    for call in (lambda: data.examples("holdout"), lambda: data.batches("holdout", 8),
+                 lambda: data.take("holdout", 8)):
+        with pytest.raises(ValueError, match="split must be one of"):
+            call()
+    with pytest.raises(ValueError, match="configs: t50, t100, t200, t400"):
+        datasets.open_dataset("adding_problem/t7", data_dir=prepared_dir)
 
 
-def test_train_shuffle_is_per_epoch_and_seed_reproducible(prepared_dir):
-    def train_dataset(seed):
-        data, _ = datasets.make_datasets("digits", 64, data_dir=prepared_dir,
-                                         shuffle_seed=seed, splits=("train",))
-        return data["train"]
+# --- statistics ------------------------------------------------------------------------------
 
-    first, again, other = train_dataset(0), train_dataset(0), train_dataset(1)
+
+@pytest.mark.parametrize("name, feature_shape", [("breast_cancer", None), ("digits", None),
+                                                 ("adding_problem", (100,))])
+def test_statistics_equal_a_two_pass_float64_computation(name, feature_shape, tmp_path):
+    """Every feature's mean and variance, against NumPy on TFDS's own read of train."""
+    data = datasets.open_dataset(name, data_dir=str(tmp_path), feature_shape=feature_shape)
+    info, builder = data.info, data.source.builder
+    keys = builder.info.supervised_keys
+    train = _split_numpy(builder, "train")
+    mean, variance = _two_pass(train[keys[0]])
+    np.testing.assert_allclose(info.mean.reshape(-1), mean.astype(np.float32), rtol=2e-7,
+                               atol=1e-30)
+    np.testing.assert_allclose(info.variance.reshape(-1), variance.astype(np.float32),
+                               rtol=2e-7, atol=1e-30)
+    np.testing.assert_array_equal(info.variance.reshape(-1) == 0, variance == 0)
+    moments = statistics.compute_moments(data.examples("train"))  # the float64 result
+    assert moments.count == info.num_examples["train"]
+    np.testing.assert_allclose(moments.mean, mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(moments.variance, variance, rtol=1e-11, atol=1e-15)
+    if info.task == "regression":
+        label_mean, label_variance = _two_pass(train[keys[1]])
+        assert info.label_mean == pytest.approx(label_mean[0], rel=1e-12)
+        assert info.label_variance == pytest.approx(label_variance[0], rel=1e-11)
+    # Train only: the other splits have other statistics.
+    everything = np.concatenate([_split_numpy(builder, split)[keys[0]] for split in SPLITS])
+    assert not np.allclose(info.mean.reshape(-1), _two_pass(everything)[0], rtol=1e-4)
+
+
+def test_streaming_moments_are_stable_far_from_zero():
+    """Chan's update, batch by batch, against two passes; E[x^2] - E[x]^2 would fail."""
+    rng = np.random.default_rng(0)
+    scales = np.array([1e-3, 1.0, 1e3], np.float32)
+    x = (1e4 + rng.normal(size=(10_000, 3)) * scales).astype(np.float32)  # 3 batches
+    labels = rng.normal(size=10_000).astype(np.float32) + 1e3
+    moments = statistics.compute_moments(tf.data.Dataset.from_tensor_slices((x, labels)))
+    mean, variance = _two_pass(x)
+    assert moments.count == 10_000
+    np.testing.assert_allclose(moments.mean, mean, rtol=1e-13)
+    np.testing.assert_allclose(moments.variance, variance, rtol=1e-9)
+    assert moments.label_variance == pytest.approx(_two_pass(labels)[1][0], rel=1e-9)
+    naive = (np.square(x.astype(np.float64)).mean(axis=0) - np.square(mean))
+    assert not np.allclose(naive, variance, rtol=1e-9)  # the check above has teeth
+    with pytest.raises(ValueError, match="no examples"):
+        statistics.compute_moments(tf.data.Dataset.from_tensor_slices((x[:0], labels[:0])))
+
+
+def test_statistics_are_remembered_beside_the_prepared_data(tmp_path, reads):
+    first = datasets.open_dataset("breast_cancer", data_dir=str(tmp_path))
+    assert reads.counts() == {"train": 341, "validation": 0, "test": 0}
+    folder = str(first.source.builder.data_dir)
+    (remembered,) = [f for f in os.listdir(folder) if f.startswith("selu_zoo-moments-")]
+    reads.reset()
+    second = datasets.open_dataset("breast_cancer", data_dir=str(tmp_path))
+    assert reads.counts() == {"train": 0, "validation": 0, "test": 0}
+    np.testing.assert_array_equal(second.info.mean, first.info.mean)
+    np.testing.assert_array_equal(second.info.variance, first.info.variance)
+    # A damaged file is computed again (one pass) and rewritten.
+    with open(os.path.join(folder, remembered), "w") as file:
+        file.write('{"version": 1, "count": ')
+    third = datasets.open_dataset("breast_cancer", data_dir=str(tmp_path))
+    assert reads.counts()["train"] == 341
+    np.testing.assert_array_equal(third.info.mean, first.info.mean)
+    assert storage.read_json(os.path.join(folder, remembered), fix="")["count"] == 341
+
+
+# --- batches, shuffling, take, the memory cache ---------------------------------------------
+
+
+def test_batches_shapes_dtypes_and_order(prepared_dir):
+    data = datasets.open_dataset("digits", data_dir=prepared_dir)
+    sizes = [int(features.shape[0]) for features, _ in data.batches("train", 100)]
+    assert sizes == [100] * 10 + [79]
+    dropped = data.batches("train", 100, drop_remainder=True)
+    assert [int(x.shape[0]) for x, _ in dropped] == [100] * 10
+    assert dropped.element_spec[0].shape.as_list() == [100, 64]
+    features, labels = next(iter(data.batches("test", 100)))
+    assert features.dtype == tf.float32 and labels.dtype == tf.int64
+    assert features.shape == (100, 64) and labels.shape == (100,)
+    # Without a seed, the stored order (TFDS's read of the files).
+    builder = data.source.builder
+    for split in SPLITS:
+        stored = _split_numpy(builder, split)
+        got_x, got_y = _epoch(data.batches(split, 64))
+        np.testing.assert_array_equal(got_x, stored["features"])
+        np.testing.assert_array_equal(got_y, stored["label"])
+    # repeat: a fixed number of steps per epoch, passes run into each other; map_fn: a
+    # task's training pair.
+    repeated = data.batches("validation", 100, repeat=True, map_fn=lambda x, y: (x, x))
+    steps = list(repeated.take(8).as_numpy_iterator())
+    assert len(steps) == 8 and all(np.array_equal(x, target) for x, target in steps)
+    rows = _split_numpy(builder, "validation")["features"]  # 359 rows
+    np.testing.assert_array_equal(steps[3][0], np.concatenate([rows[300:], rows[:41]]))
+
+
+def test_shuffle_is_reproducible_per_seed_and_new_every_epoch(prepared_dir):
+    def train_batches(seed):
+        return datasets.open_dataset("digits", data_dir=prepared_dir).batches(
+            "train", 64, shuffle_seed=seed)
+
+    first, again, other = train_batches(0), train_batches(0), train_batches(1)
     epoch1, epoch2 = _epoch(first), _epoch(first)
     np.testing.assert_array_equal(_epoch(again)[1], epoch1[1])
     np.testing.assert_array_equal(_epoch(again)[1], epoch2[1])
     assert not np.array_equal(epoch1[0], epoch2[0])
     assert not np.array_equal(_epoch(other)[0], epoch1[0])
-    stored, _ = datasets.load_arrays("digits", "train", data_dir=prepared_dir)
+    stored, _ = datasets.open_dataset("digits", data_dir=prepared_dir).take("train", 2000)
     assert not np.array_equal(epoch1[0], stored)
     assert sorted(map(bytes, epoch1[0])) == sorted(map(bytes, stored))  # a permutation
 
 
-@pytest.mark.parametrize("batch_size", [0, -4, 2.5, True, "32", None])
-def test_invalid_batch_size_is_rejected(batch_size, tmp_path):
-    with pytest.raises(ValueError, match="batch_size"):
-        datasets.make_datasets("iris", batch_size, data_dir=str(tmp_path))
+def test_take_is_the_first_rows_and_at_most_the_split(prepared_dir):
+    data = datasets.open_dataset("wine", data_dir=prepared_dir)
+    stored = _split_numpy(data.source.builder, "test")
+    features, labels = data.take("test", 10)
+    assert features.shape == (10, 13) and labels.shape == (10,)
+    np.testing.assert_array_equal(features, stored["features"][:10])
+    np.testing.assert_array_equal(labels, stored["label"][:10])
+    everything, _ = data.take("test", 10_000)
+    assert len(everything) == 36
 
 
-def test_unknown_names_and_splits_are_rejected(prepared_dir):
-    with pytest.raises(ValueError) as error:
-        datasets.load_info("no_such_dataset", data_dir=prepared_dir)
-    for name in datasets.EMBEDDED_DATASETS:
-        assert name in str(error.value)
-    assert not isinstance(error.value, datasets.DatasetNotAvailableError)
-    with pytest.raises(ValueError, match="no split 'holdout'"):
-        datasets.load_arrays("iris", "holdout", data_dir=prepared_dir)
-    with pytest.raises(ValueError, match="splits"):
-        datasets.make_datasets("iris", 8, data_dir=prepared_dir, splits="train")
-    with pytest.raises(ValueError, match="configs: t50, t100, t200, t400"):
-        datasets.load_info("adding_problem/t7", data_dir=prepared_dir)
+def test_small_splits_are_read_from_disk_once_large_ones_stream(prepared_dir, reads,
+                                                                 monkeypatch):
+    data = datasets.open_dataset("digits", data_dir=prepared_dir)
+    assert all(data.cached(split) for split in SPLITS)
+    data.take("validation", 16)  # fills the validation cache: one read
+    for _ in range(3):
+        _epoch(data.batches("train", 64, shuffle_seed=0))
+        _epoch(data.batches("validation", 64))
+        data.take("validation", 256)
+    assert reads.counts() == {"train": 1079, "validation": 359, "test": 0}
+    # A split over CACHE_LIMIT_BYTES (0 here) streams: each pass reads it again.
+    monkeypatch.setattr(pipeline, "CACHE_LIMIT_BYTES", 1079 * (4 * 64 + 8) - 1)
+    reads.reset()
+    streamed = datasets.open_dataset("digits", data_dir=prepared_dir)
+    assert not streamed.cached("train") and streamed.cached("test")
+    for _ in range(3):
+        _epoch(streamed.batches("train", 64, shuffle_seed=0))
+    assert reads.counts()["train"] == 3 * 1079
 
 
-def test_missing_catalog_dataset_raises_a_clear_error(tmp_path, no_network):
-    with pytest.raises(datasets.DatasetNotAvailableError) as error:
-        datasets.make_datasets("mnist", 32, data_dir=str(tmp_path))
+# --- each split read once per run, end to end -------------------------------------------------
+
+
+def test_a_run_reads_each_split_once(tmp_path, reads, monkeypatch):
+    """train_and_evaluate: statistics, 3 epochs, validation, probes, test metrics, pictures
+    and the export's calibration and verification rows read each split exactly once, in a
+    fresh data_dir and again once the statistics are remembered.
+
+    The export itself is replaced by a recorder: its rows, not its files, are what this is
+    about (tests/test_train.py exports for real).
+    """
+    config = importlib.import_module("configs.snn").get_config()
+    config.dataset, config.epochs, config.width, config.depth = "iris", 3, 8, 1
+    config.jit_compile = False
+    validation.validate(config, "snn")
+    data_dir = str(tmp_path / "tfds")
+    result = training.train_and_evaluate(config, str(tmp_path / "first"), data_dir=data_dir)
+    assert len(result["metrics"]["history"]["loss"]) == 3
+    assert reads.counts() == {"train": 90, "validation": 30, "test": 30}
+
+    recorded = {}
+
+    def fake_export_all(model, export_dir, name, *, representative_data, validation_data,
+                        **kwargs):
+        recorded.update(calibration=representative_data, verification=validation_data)
+        return types.SimpleNamespace(files={}, version=1)
+
+    monkeypatch.setattr(training, "export_all", fake_export_all)
+    reads.reset()
+    training.train_and_evaluate(
+        config, str(tmp_path / "second"), data_dir=data_dir,
+        export_options=training.ExportOptions(str(tmp_path / "exports"), "snn"))
+    assert reads.counts() == {"train": 90, "validation": 30, "test": 30}
+    assert recorded["calibration"][0].shape == (90, 4)  # min(CALIBRATION_EXAMPLES, 90)
+    stored = datasets.open_dataset("iris", data_dir=data_dir)
+    np.testing.assert_array_equal(recorded["verification"][0], stored.take("test", 100)[0])
+    np.testing.assert_array_equal(recorded["verification"][1], stored.take("test", 100)[1])
+
+
+# --- damaged prepared data ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncated_info", "empty_info", "missing_records"])
+def test_damaged_prepared_data_fails_in_one_line_before_training(damage, tmp_path,
+                                                                  no_network):
+    data_dir = str(tmp_path / "tfds")
+    folder = str(datasets.open_dataset("iris", data_dir=data_dir).source.builder.data_dir)
+    if damage == "missing_records":
+        (victim,) = [f for f in os.listdir(folder) if "-test.tfrecord" in f]
+        os.remove(os.path.join(folder, victim))
+    else:
+        with open(os.path.join(folder, "dataset_info.json"), "w") as file:
+            file.write('{"name": "selu_zoo_iris", "splits": [' if damage == "truncated_info"
+                       else "")
+    config = importlib.import_module("configs.snn").get_config()
+    config.dataset = "iris"
+    with pytest.raises(storage.CorruptFileError) as error:
+        training.train_and_evaluate(config, str(tmp_path / "work"), data_dir=data_dir)
     message = str(error.value)
-    assert isinstance(error.value, ValueError)
-    assert "\n" not in message
-    assert "'mnist'" in message and str(tmp_path) in message
-    for name in datasets.EMBEDDED_DATASETS:
-        assert name in message
-
-
-def test_catalog_dataset_with_mock_data(tmp_path):
-    with tfds.testing.mock_data(num_examples=10):
-        data, info = datasets.make_datasets("mnist", 4, data_dir=str(tmp_path))
-        assert info.task == "classification" and info.num_classes == 10
-        assert info.feature_shape == (28, 28, 1)
-        for split in SPLITS:
-            batches = list(data[split].as_numpy_iterator())
-            assert [x.shape for x, _ in batches] == [(4, 28, 28, 1)] * 2 + [(2, 28, 28, 1)]
-            features, labels = batches[0]
-            assert features.dtype == np.float32 and labels.dtype == np.int64
-            assert 0.0 <= features.min() and features.max() <= 1.0
-            assert features.max() > 0.0 and labels.max() < 10
-
-
-class _SyntheticMnist(tfds.image_classification.MNIST, skip_registration=True):
-    """Writes files in MNIST's exact format from synthetic images (no download)."""
-
-    name = "mnist"
-
-    def _split_generators(self, dl_manager):
-        del dl_manager
-        return {"train": self._synthetic(50, 0), "test": self._synthetic(20, 1)}
-
-    def _synthetic(self, count, seed):
-        rng = np.random.default_rng(seed)
-        for i in range(count):
-            image = rng.integers(0, 256, size=(28, 28, 1), dtype=np.uint8)
-            yield i, {"image": image, "label": i % 10}
-
-
-def test_prepared_catalog_dataset_is_read_without_download(tmp_path, no_network):
-    _SyntheticMnist(data_dir=str(tmp_path)).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    data, info = datasets.make_datasets("mnist", 8, data_dir=str(tmp_path))
-    # mnist has no validation split: the last 10 % of train are held out.
-    assert info.num_examples == {"train": 45, "validation": 5, "test": 20}
-    raw = tfds.as_numpy(tfds.load("mnist", split="train", data_dir=str(tmp_path),
-                                  download=False, batch_size=-1, as_supervised=True))
-    train_x, train_y = datasets.load_arrays("mnist", "train", data_dir=str(tmp_path))
-    valid_x, _ = datasets.load_arrays("mnist", "validation", data_dir=str(tmp_path))
-    np.testing.assert_array_equal(np.concatenate([train_x, valid_x]),
-                                  raw[0].astype(np.float32) / 255.0)
-    np.testing.assert_array_equal(train_y, raw[1][:45])
-    np.testing.assert_allclose(info.mean, train_x.mean(axis=0), rtol=1e-5)
-    assert [x.shape[0] for x, _ in data["validation"]] == [5]
+    assert "\n" not in message and "'iris'" in message
+    if damage == "missing_records":
+        assert os.path.join(folder, victim) in message and f"delete {folder}" in message
+    else:
+        assert "dataset_info.json" in message and os.path.dirname(folder) in message
+        assert "delete that folder" in message
+    assert not os.path.exists(os.path.join(tmp_path, "work", "checkpoints"))
