@@ -138,7 +138,7 @@ def _batch_parser(builder):
                 tfds.features.Encoding.NONE:
             return None
         serialized = feature.get_serialized_info()
-        stored = tf.as_dtype(serialized.dtype)
+        stored = tf.as_dtype(serialized.tf_dtype)
         if any(d is None for d in serialized.shape):
             return None
         if stored == tf.float32:
@@ -148,7 +148,7 @@ def _batch_parser(builder):
         else:
             return None
         specs[key] = tf.io.FixedLenFeature(tuple(serialized.shape), example_dtype)
-        dtypes[key] = tf.as_dtype(feature.dtype)
+        dtypes[key] = tf.as_dtype(feature.tf_dtype)
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, specs)
