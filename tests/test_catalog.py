@@ -113,7 +113,7 @@ def _prepared_folder(data_dir, name):
 
 
 class ReadCounter:
-    """Counts the examples `Source.read` yields, per split; raises past ``limit`` of them.
+    """Counts the examples `Source.read_batches` yields, per split; raises past ``limit``.
 
     The limit makes a regression that reads a whole huge split fail within seconds
     (InvalidArgumentError) instead of hanging.
@@ -122,22 +122,22 @@ class ReadCounter:
     def __init__(self, monkeypatch, limit=None):
         self.variables = {split: tf.Variable(0, dtype=tf.int64, trainable=False)
                           for split in SPLITS}
-        original, variables = sources.Source.read, self.variables
+        original, variables = sources.Source.read_batches, self.variables
 
         def counting_read(source, split):
             variable = variables[split]
 
-            def count(features, label):
-                seen = variable.assign_add(1)
+            def count(features, labels):
+                seen = variable.assign_add(tf.shape(labels, out_type=tf.int64)[0])
                 checks = [] if limit is None else [tf.debugging.assert_less_equal(
                     seen, tf.constant(limit, tf.int64),
                     message=f"more than {limit} examples read from {split}")]
                 with tf.control_dependencies([seen, *checks]):
-                    return tf.identity(features), tf.identity(label)
+                    return tf.identity(features), tf.identity(labels)
 
             return original(source, split).map(count)
 
-        monkeypatch.setattr(sources.Source, "read", counting_read)
+        monkeypatch.setattr(sources.Source, "read_batches", counting_read)
 
     def __getitem__(self, split):
         return int(self.variables[split].numpy())
@@ -252,7 +252,7 @@ def test_bounded_reads_on_a_huge_dataset(tmp_path, monkeypatch):
                             ("test", training.VERIFICATION_EXAMPLES)):
             features, labels = data.take(split, rows)
             assert features.shape == (rows, 28, 28, 1) and labels.shape == (rows,)
-            # Read ahead: a conversion batch (4,096 rows) and what prefetching adds.
+            # Read ahead: a few read batches (`sources.PARSE_BATCH` rows) that prefetching adds.
             assert counter[split] <= rows + 8192, (split, counter[split])
         # training.export takes its calibration and verification rows with the same bounds.
         recorded = {}

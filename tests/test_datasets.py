@@ -1,9 +1,9 @@
 """Tests of selu_zoo.datasets: the embedded builders and `open_dataset`'s read plan.
 
 Every test writes into its own temporary data_dir; the network is blocked wherever data is
-prepared, to prove that nothing reaches out. Reads are counted where `Source.read`, the one
-place that reads a split's files, hands examples on (`ReadCounter`). Catalog datasets,
-downloads and bounded reads of huge data are in test_catalog.py.
+prepared, to prove that nothing reaches out. Reads are counted where `Source.read_batches`,
+the one place that reads a split's files, hands examples on (`ReadCounter`). Catalog
+datasets, downloads and bounded reads of huge data are in test_catalog.py.
 """
 
 import importlib
@@ -68,23 +68,24 @@ def prepared_dir(tmp_path_factory):
 
 
 class ReadCounter:
-    """Counts the examples `Source.read` yields, per split, in tf.Variables."""
+    """Counts the examples `Source.read_batches` yields, per split, in tf.Variables."""
 
     def __init__(self, monkeypatch):
         self.variables = {split: tf.Variable(0, dtype=tf.int64, trainable=False)
                           for split in SPLITS}
-        original, variables = sources.Source.read, self.variables
+        original, variables = sources.Source.read_batches, self.variables
 
         def counting_read(source, split):
             variable = variables[split]
 
-            def count(features, label):
-                with tf.control_dependencies([variable.assign_add(1)]):
-                    return tf.identity(features), tf.identity(label)
+            def count(features, labels):
+                rows = tf.shape(labels, out_type=tf.int64)[0]
+                with tf.control_dependencies([variable.assign_add(rows)]):
+                    return tf.identity(features), tf.identity(labels)
 
             return original(source, split).map(count)
 
-        monkeypatch.setattr(sources.Source, "read", counting_read)
+        monkeypatch.setattr(sources.Source, "read_batches", counting_read)
 
     def counts(self):
         return {split: int(variable.numpy()) for split, variable in self.variables.items()}
@@ -258,6 +259,8 @@ def _assert_same_examples(source, split):
     got = _epoch(source.read(split).batch(512))
     assert len(got[0]) == len(expected[0]) == source.num_examples(split)
     assert int(source.read(split).cardinality()) == len(expected[0])
+    sizes = [len(labels) for _, labels in source.read_batches(split).as_numpy_iterator()]
+    assert max(sizes) <= sources.PARSE_BATCH and sum(sizes) == len(expected[0])
     for value, reference in zip(got, expected):
         assert value.dtype == reference.dtype and value.shape == reference.shape
         np.testing.assert_array_equal(value, reference)
@@ -448,6 +451,9 @@ def test_batches_shapes_dtypes_and_order(prepared_dir):
     assert len(steps) == 8 and all(np.array_equal(x, target) for x, target in steps)
     rows = _split_numpy(builder, "validation")["features"]  # 359 rows
     np.testing.assert_array_equal(steps[3][0], np.concatenate([rows[300:], rows[:41]]))
+    # map_fn is called once per batch, with the whole batch.
+    sizes = data.batches("validation", 100, map_fn=lambda x, y: (x, tf.shape(y)[0]))
+    assert [int(size) for _, size in sizes] == [100, 100, 100, 59]
 
 
 def test_shuffle_is_reproducible_per_seed_and_new_every_epoch(prepared_dir):

@@ -154,7 +154,7 @@ class Dataset:
             # example costs more than reading it, and a memory cache keeps one set of
             # tensors per element, whose overhead for small rows is several times the data
             # (600,000 rows of 8 floats: 190 MiB cached one by one, 23 MiB of data).
-            examples = self.source.read(split).batch(_READ_BATCH).map(
+            examples = self.source.read_batches(split).map(
                 self._convert, num_parallel_calls=tf.data.AUTOTUNE)
             if self.cached(split):
                 examples = examples.cache()
@@ -176,8 +176,8 @@ class Dataset:
             the stored order.
           repeat: repeat forever (for a fixed number of steps per epoch).
           drop_remainder: drop a last, smaller batch.
-          map_fn: applied to each ``(features, label)`` example before batching (a task's
-            ``training_pair``).
+          map_fn: applied to each batch of ``(features, labels)`` (a task's
+            ``training_pair``); one call per batch, not per example.
 
         Returns:
           A ``tf.data.Dataset``.
@@ -189,10 +189,10 @@ class Dataset:
             dataset = dataset.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
         if repeat:
             dataset = dataset.repeat()
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         if map_fn is not None:
             dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(
-            tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
     def take(self, split, count):
         """The first ``count`` examples of a split as NumPy arrays (a bounded read).

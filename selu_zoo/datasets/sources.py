@@ -28,7 +28,7 @@ REGRESSION = "regression"
 CATALOG_VALIDATION_PERCENT = 10
 # Seconds to wait for each download host before saying that the network is not there.
 DOWNLOAD_PROBE_TIMEOUT = 5.0
-# Records parsed per call by `Source.read` where it parses in batches.
+# Records per batch of `Source.read_batches` (parsed in one call where it parses in batches).
 PARSE_BATCH = 1024
 
 
@@ -65,42 +65,56 @@ class Source:
     def read(self, split):
         """Reads one split from disk as raw ``(features, label)`` pairs in the stored order.
 
+        Args:
+          split: ``"train"``, ``"validation"`` or ``"test"``.
+
+        Returns:
+          A ``tf.data.Dataset`` of unbatched pairs: `read_batches`, unbatched.
+        """
+        pairs = self.read_batches(split).unbatch()
+        count = self.num_examples(split)
+        if count is None:
+            return pairs
+        return pairs.apply(tf.data.experimental.assert_cardinality(count))
+
+    def read_batches(self, split):
+        """Reads one split from disk as batches of raw ``(features, labels)`` pairs.
+
         Datasets whose input and label are plain tensors in TFRecord files (the embedded
-        and tabular ones) are parsed in batches of `PARSE_BATCH` records: TFDS parses one
-        record per call, which on a 2-core machine delivers about 10k rows/s, far below
-        what a train step consumes; batched parsing is some 30 times faster. The order
-        and values are those of ``builder.as_dataset``. Other datasets (encoded images,
-        mocked data) are read through ``as_dataset``. TFDS's own memory cache
-        (``try_autocache``) is off either way: `selu_zoo.datasets.pipeline` decides what is
-        cached.
+        and tabular ones) are parsed `PARSE_BATCH` records per call: TFDS parses one record
+        per call, which on a 2-core machine delivers about 10k rows/s, far below what a
+        train step consumes. The order and values are those of ``builder.as_dataset``.
+        Other datasets (encoded images, mocked data) are read through ``as_dataset`` and
+        batched. TFDS's own memory cache (``try_autocache``) is off either way:
+        `selu_zoo.datasets.pipeline` decides what is cached.
 
         Args:
           split: ``"train"``, ``"validation"`` or ``"test"``.
 
         Returns:
-          A ``tf.data.Dataset`` of unbatched pairs.
+          A ``tf.data.Dataset`` of batches of up to `PARSE_BATCH` pairs, in the stored order.
         """
         spec = self.split_specs[split]
         parser = _batch_parser(self.builder)
         if parser is None:
             return self.builder.as_dataset(
                 split=spec, as_supervised=True, shuffle_files=False,
-                read_config=tfds.ReadConfig(try_autocache=False))
+                read_config=tfds.ReadConfig(try_autocache=False)).batch(PARSE_BATCH)
         instructions = self.builder.info.splits[spec].file_instructions
         files = tf.data.Dataset.from_tensor_slices((
             [os.fspath(i.filename) for i in instructions],
             tf.constant([i.skip for i in instructions], tf.int64),
             tf.constant([i.take for i in instructions], tf.int64)))
         # TFDS's read order: files in sequence for builders that disable shuffling, else
-        # interleaved 16 files at a time in blocks of 16 records.
-        parallel = {} if self.builder.info.disable_shuffling else {
-            "num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+        # interleaved 16 files at a time in blocks of 16 records. Reading in parallel only
+        # pays with several files: on one file it costs a train step on 2 cores 10-20 %.
+        cycle = 1 if self.builder.info.disable_shuffling else min(16, len(instructions))
+        parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} \
+            if cycle > 1 else {}
         records = files.interleave(
             lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
-            cycle_length=1 if not parallel else 16, block_length=16, **parallel)
-        pairs = records.batch(PARSE_BATCH).map(parser, num_parallel_calls=tf.data.AUTOTUNE)
-        return pairs.unbatch().apply(tf.data.experimental.assert_cardinality(
-            sum(i.take for i in instructions)))
+            cycle_length=cycle, block_length=16, **parallel)
+        return records.batch(PARSE_BATCH).map(parser, num_parallel_calls=tf.data.AUTOTUNE)
 
     def num_examples(self, split):
         """The number of examples of a split, from the builder's info (no data read).
@@ -110,7 +124,8 @@ class Source:
         """
         splits = self.builder.info.splits
         if not splits:
-            cardinality = int(self.read(split).cardinality())
+            cardinality = int(self.builder.as_dataset(
+                split=self.split_specs[split], as_supervised=True).cardinality())
             return cardinality if cardinality >= 0 else None
         return int(splits[self.split_specs[split]].num_examples)
 

@@ -99,11 +99,13 @@ class Task(keras.Model):
         return []
 
     def training_pair(self, features, label):
-        """Maps one dataset example to the ``(inputs, targets)`` pair ``fit`` trains on.
+        """Maps dataset examples to the ``(inputs, targets)`` pair ``fit`` trains on.
+
+        Works on one example or a batch alike (the data pipeline calls it per batch).
 
         Args:
-          features: the example's features (a tensor).
-          label: its label or target.
+          features: the features (a tensor).
+          label: the labels or targets.
 
         Returns:
           ``(features, label)``; a VAE returns ``(features, features)``.
