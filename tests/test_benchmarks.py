@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark suite: one small group, tiny sizes, files and fields only.
+"""Smoke tests of the benchmark suite: small groups, tiny sizes, files and fields only.
 
 Benchmarks are measured, never asserted: nothing here looks at a timing's value.
 """
@@ -72,3 +72,37 @@ def test_report_keeps_other_groups_and_skips_cleanly(selu_results, tmp_path):
     markdown, _ = harness.write_report(output_dir, order=["selu"])
     text = open(markdown).read()
     assert "Skipped: missing for the test" in text and "## SELU op" in text
+
+
+def test_data_pipeline_group_in_quick_mode():
+    from benchmarks import data_pipeline
+
+    result = harness.run_group("data_pipeline", data_pipeline, TINY, sizes=(500,),
+                               memory=False)
+    (comparison,) = result["comparisons"]
+    assert comparison["params"]["rows"] == 500 and comparison["params"]["train_rows"] == 300
+    assert comparison["params"]["train_split_cached"] is True
+    assert comparison["params"]["prepare_wall_s"] > 0 and "validating and preparing" in (
+        comparison["notes"][0])
+    candidates = {c["name"]: c for c in comparison["candidates"]}
+    assert set(candidates) == {
+        "train step, one in-memory batch", "pipeline, memory cache",
+        "train step fed from the memory cache", "pipeline, streamed from disk",
+        "train step fed by the streamed pipeline"}
+    assert comparison["references"] == ["train step, one in-memory batch"]
+    for entry in candidates.values():
+        assert entry["examples_per_s"] > 0 and entry["repeats"] == 2
+
+
+def test_data_pipeline_memory_figures(tmp_path, capsys):
+    from benchmarks import data_pipeline
+
+    path = data_pipeline.write_csv(str(tmp_path / "htru2_like.csv"), 300)
+    rows = [line.split(",") for line in open(path).read().splitlines()]
+    assert len(rows) == 300 and {len(row) for row in rows} == {9}
+    assert {row[8] for row in rows} == {"0", "1"}
+    data_pipeline.memory_child(path, str(tmp_path / "tfds"), "planned")
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["train_rows"] == 180 and figures["cached"] is True
+    assert figures["baseline_rss_mib"] > 0
+    assert figures["epoch_peak_above_baseline_mib"] >= figures["open_peak_above_baseline_mib"]
