@@ -31,6 +31,8 @@ from models import registry
 from selu_zoo import datasets
 from selu_zoo.datasets import sources, statistics
 
+from _reads import ReadCounter
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = datasets.SPLITS
 FULL_SIZES = {"train": 60_000, "test": 10_000}  # MNIST's, Fashion-MNIST's, and about CIFAR-10's
@@ -110,40 +112,6 @@ def _prepared_folder(data_dir, name):
         folder = str(tfds.builder(name, data_dir=str(data_dir)).data_dir)
     os.makedirs(folder, exist_ok=True)
     return folder
-
-
-class ReadCounter:
-    """Counts the examples `Source.read_batches` yields, per split; raises past ``limit``.
-
-    The limit makes a regression that reads a whole huge split fail within seconds
-    (InvalidArgumentError) instead of hanging.
-    """
-
-    def __init__(self, monkeypatch, limit=None):
-        self.variables = {split: tf.Variable(0, dtype=tf.int64, trainable=False)
-                          for split in SPLITS}
-        original, variables = sources.Source.read_batches, self.variables
-
-        def counting_read(source, split):
-            variable = variables[split]
-
-            def count(features, labels):
-                seen = variable.assign_add(tf.shape(labels, out_type=tf.int64)[0])
-                checks = [] if limit is None else [tf.debugging.assert_less_equal(
-                    seen, tf.constant(limit, tf.int64),
-                    message=f"more than {limit} examples read from {split}")]
-                with tf.control_dependencies([seen, *checks]):
-                    return tf.identity(features), tf.identity(labels)
-
-            return original(source, split).map(count)
-
-        monkeypatch.setattr(sources.Source, "read_batches", counting_read)
-
-    def __getitem__(self, split):
-        return int(self.variables[split].numpy())
-
-    def counts(self):
-        return {split: self[split] for split in SPLITS}
 
 
 def tiny_config(model, dataset, feature_shape=None):

@@ -22,6 +22,8 @@ from configs import validation
 from selu_zoo import datasets, storage
 from selu_zoo.datasets import pipeline, sources, statistics, tabular
 
+from _reads import ReadCounter
+
 # name -> (independent scikit-learn reference loader, scale of the features)
 SKLEARN_REFERENCE = {
     "digits": (sk_datasets.load_digits, 16.0),
@@ -65,34 +67,6 @@ def prepared_dir(tmp_path_factory):
         for name in datasets.EMBEDDED_DATASETS:
             datasets.embedded_builder(name, data_dir=data_dir)
     return data_dir
-
-
-class ReadCounter:
-    """Counts the examples `Source.read_batches` yields, per split, in tf.Variables."""
-
-    def __init__(self, monkeypatch):
-        self.variables = {split: tf.Variable(0, dtype=tf.int64, trainable=False)
-                          for split in SPLITS}
-        original, variables = sources.Source.read_batches, self.variables
-
-        def counting_read(source, split):
-            variable = variables[split]
-
-            def count(features, labels):
-                rows = tf.shape(labels, out_type=tf.int64)[0]
-                with tf.control_dependencies([variable.assign_add(rows)]):
-                    return tf.identity(features), tf.identity(labels)
-
-            return original(source, split).map(count)
-
-        monkeypatch.setattr(sources.Source, "read_batches", counting_read)
-
-    def counts(self):
-        return {split: int(variable.numpy()) for split, variable in self.variables.items()}
-
-    def reset(self):
-        for variable in self.variables.values():
-            variable.assign(0)
 
 
 @pytest.fixture

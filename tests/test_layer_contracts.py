@@ -17,6 +17,13 @@ from keras.src import testing
 from selu_zoo.layers import (SELU, AlphaDropout, Clip, FeatureAlphaDropout, MirrorPadding2D,
                              SELUDense, SELURNNCell, VAESampling)
 
+# run_layer_test's training step fits from a generator with shuffle=True, and fits layers
+# without weights too; Keras warns about both on its own layers as well.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning"),
+    pytest.mark.filterwarnings("ignore:The model does not have any trainable weights:UserWarning"),
+]
+
 
 def selu_rnn(units=4, dtype=None, **kwargs):
     """``keras.layers.RNN(SELURNNCell(units))``: how a cell meets Keras' layer contract."""
