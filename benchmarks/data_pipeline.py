@@ -46,7 +46,7 @@ BATCH = 256
 FEATURES = 8
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MODES = {"planned": "as open_dataset plans (memory cache where it fits)",
-          "streamed": "every split streamed (CACHE_LIMIT_BYTES = 0)"}
+          "streamed": "every split streamed (cache_limit_bytes=0)"}
 
 
 def write_csv(path, rows, seed=0):
@@ -86,12 +86,10 @@ def memory_child(csv_path, data_dir, mode):
     """Runs in a fresh process: prints one JSON line of RSS figures (MiB)."""
     import tensorflow as tf
 
-    from selu_zoo.datasets import pipeline
+    from selu_zoo.datasets import pipeline, sources
 
     for _ in tf.data.Dataset.range(10).map(lambda i: i * 2).batch(4).prefetch(2):
         pass  # TF's runtime (thread pools, first allocations) is part of the baseline
-    if mode == "streamed":
-        pipeline.CACHE_LIMIT_BYTES = 0
     try:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # resets VmHWM to the current RSS
@@ -100,8 +98,9 @@ def memory_child(csv_path, data_dir, mode):
         reset = False
     baseline = _status_kib("VmRSS")
     start = time.perf_counter()
-    data = pipeline.open_dataset(f"csv:{csv_path}", data_dir=data_dir,
+    source = sources.open_source(f"csv:{csv_path}", data_dir=data_dir,
                                  csv_options=_csv_options())
+    data = pipeline.Dataset(source, cache_limit_bytes=0 if mode == "streamed" else None)
     opened, open_s = _status_kib("VmHWM"), time.perf_counter() - start
     start, rows = time.perf_counter(), 0
     for _, labels in data.batches("train", BATCH, shuffle_seed=0):
@@ -179,12 +178,7 @@ def _size_comparison(rows, csv_path, data_dir, memory):
     model.make_train_function()
     step = model.train_function  # what fit calls once per batch: next, then the step
     train_rows = data.info.num_examples["train"]
-    limit = pipeline.CACHE_LIMIT_BYTES
-    try:
-        pipeline.CACHE_LIMIT_BYTES = 0  # decided when the split's pipeline is built
-        streamed_data = pipeline.Dataset(data.source)
-    finally:
-        pipeline.CACHE_LIMIT_BYTES = limit
+    streamed_data = pipeline.Dataset(data.source, cache_limit_bytes=0)
 
     def fit_batches(dataset, seed):
         return iter(dataset.batches("train", BATCH, shuffle_seed=seed, repeat=True,

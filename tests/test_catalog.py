@@ -197,7 +197,8 @@ def test_bounded_reads_on_a_huge_dataset(tmp_path, monkeypatch):
     with mock_catalog(data_dir, HUGE_SIZES):
         source = sources.open_source("mnist", data_dir=str(data_dir))
         statistics.train_moments(
-            source.read("train").take(1000).map(lambda x, y: (tf.cast(x, tf.float32) / 255, y)),
+            source.read_batches("train").unbatch().take(1000).map(
+                lambda x, y: (tf.cast(x, tf.float32) / 255, y)),
             folder, source.split_specs["train"])
         counter = ReadCounter(monkeypatch, limit=limit)
         largest = []
@@ -253,7 +254,7 @@ def test_the_read_counter_stops_a_whole_split_read(tmp_path, monkeypatch):
         ReadCounter(monkeypatch, limit=5000)
         start = time.monotonic()
         with pytest.raises(tf.errors.InvalidArgumentError, match="more than 5000"):
-            for _ in source.read("test").batch(1000):
+            for _ in source.read_batches("test"):
                 pass
     assert time.monotonic() - start < 30
 

@@ -224,15 +224,15 @@ def test_adding_problem_longer_config(tmp_path, no_network):
     assert targets.dtype == tf.float32
 
 
-# --- Source.read: batched parsing gives what TFDS gives ------------------------------------
+# --- Source.read_batches: batched parsing gives what TFDS gives ----------------------------
 
 
 def _assert_same_examples(source, split):
     expected = _epoch(source.builder.as_dataset(
         split=source.split_specs[split], as_supervised=True, shuffle_files=False).batch(512))
-    got = _epoch(source.read(split).batch(512))
+    got = _epoch(source.read_batches(split))
     assert len(got[0]) == len(expected[0]) == source.num_examples(split)
-    assert int(source.read(split).cardinality()) == len(expected[0])
+    assert int(pipeline.Dataset(source).examples(split).cardinality()) == len(expected[0])
     sizes = [len(labels) for _, labels in source.read_batches(split).as_numpy_iterator()]
     assert max(sizes) <= sources.PARSE_BATCH and sum(sizes) == len(expected[0])
     for value, reference in zip(got, expected):

@@ -94,13 +94,21 @@ def _frozen(array, shape):
 class Dataset:
     """An opened dataset: `info` and its splits (use `open_dataset`).
 
+    Args:
+      source: a prepared `selu_zoo.datasets.sources.Source`.
+      feature_shape: as for `open_dataset`.
+      cache_limit_bytes: splits up to this many decoded bytes are cached in memory; None
+        for `CACHE_LIMIT_BYTES`, 0 to stream every split.
+
     Attributes:
       info: the `DatasetInfo`.
       source: the `selu_zoo.datasets.sources.Source` it reads from.
     """
 
-    def __init__(self, source, feature_shape=None):
+    def __init__(self, source, feature_shape=None, cache_limit_bytes=None):
         self.source = source
+        self._cache_limit = CACHE_LIMIT_BYTES if cache_limit_bytes is None \
+            else cache_limit_bytes
         self._shape = _check_feature_shape(source, feature_shape)
         self._counts = {split: source.num_examples(split) for split in SPLITS}
         self._examples = {}
@@ -123,9 +131,9 @@ class Dataset:
         return 4 * math.prod(self._shape) + 8
 
     def cached(self, split):
-        """Whether a split is small enough to be cached in memory (`CACHE_LIMIT_BYTES`)."""
+        """Whether a split is small enough to be cached in memory (the cache limit)."""
         count = self._counts[split]
-        return count is not None and count * self._example_bytes() <= CACHE_LIMIT_BYTES
+        return count is not None and count * self._example_bytes() <= self._cache_limit
 
     def _convert(self, features, label):
         """Converts a batch of raw pairs (one function call per batch, not per example)."""

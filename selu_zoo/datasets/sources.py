@@ -2,8 +2,8 @@
 
 `open_source` returns a `Source`: the prepared TFDS builder, what its examples are
 (classification or regression, classes, feature shape), its split names and how many
-examples each holds (from the builder's info), and `Source.read`, the one place that reads
-a split's files. Everything that can be checked without reading data is checked here,
+examples each holds (from the builder's info), and `Source.read_batches`, the one place
+that reads a split's files. Everything that can be checked without reading data is checked here,
 before any training: an unknown name, a catalog dataset that is neither prepared nor
 downloadable, a corrupt ``dataset_info.json``, prepared files that went missing.
 """
@@ -62,31 +62,15 @@ class Source:
     feature_names: tuple | None
     split_specs: dict
 
-    def read(self, split):
-        """Reads one split from disk as raw ``(features, label)`` pairs in the stored order.
-
-        Args:
-          split: ``"train"``, ``"validation"`` or ``"test"``.
-
-        Returns:
-          A ``tf.data.Dataset`` of unbatched pairs: `read_batches`, unbatched.
-        """
-        pairs = self.read_batches(split).unbatch()
-        count = self.num_examples(split)
-        if count is None:
-            return pairs
-        return pairs.apply(tf.data.experimental.assert_cardinality(count))
-
     def read_batches(self, split):
         """Reads one split from disk as batches of raw ``(features, labels)`` pairs.
 
         Datasets whose input and label are plain tensors in TFRecord files (the embedded
-        and tabular ones) are parsed `PARSE_BATCH` records per call: TFDS parses one record
-        per call, which on a 2-core machine delivers about 10k rows/s, far below what a
-        train step consumes. The order and values are those of ``builder.as_dataset``.
-        Other datasets (encoded images, mocked data) are read through ``as_dataset`` and
-        batched. TFDS's own memory cache (``try_autocache``) is off either way:
-        `selu_zoo.datasets.pipeline` decides what is cached.
+        and tabular ones) are parsed `PARSE_BATCH` records per call (TFDS parses one record
+        per call, which is far slower); the order and values are those of
+        ``builder.as_dataset``. Other datasets (encoded images, mocked data) are read
+        through ``as_dataset`` and batched. TFDS's own memory cache (``try_autocache``) is
+        off either way: `selu_zoo.datasets.pipeline` decides what is cached.
 
         Args:
           split: ``"train"``, ``"validation"`` or ``"test"``.
@@ -106,8 +90,8 @@ class Source:
             tf.constant([i.skip for i in instructions], tf.int64),
             tf.constant([i.take for i in instructions], tf.int64)))
         # TFDS's read order: files in sequence for builders that disable shuffling, else
-        # interleaved 16 files at a time in blocks of 16 records. Reading in parallel only
-        # pays with several files: on one file it costs a train step on 2 cores 10-20 %.
+        # interleaved 16 files at a time in blocks of 16 records. A parallel interleave over
+        # a single file only adds threads that compete with the train step for the CPU.
         cycle = 1 if self.builder.info.disable_shuffling else min(16, len(instructions))
         parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} \
             if cycle > 1 else {}
