@@ -174,48 +174,58 @@ def test_a_full_disk_is_one_line_and_the_next_run_works(cases):
 # --- SIGKILL, Ctrl-C and resuming ----------------------------------------------------------
 
 
-def _epochs_done(workdir):
-    try:
-        names = os.listdir(workdir / "checkpoints")
-    except OSError:
-        return 0
-    return max((int(n[5:-5]) for n in names if n.startswith("ckpt-") and n.endswith(".done")),
-               default=0)
+PAUSED = str(REPO_ROOT / "tests" / "_train_paused.py")
 
 
-def _wait_for_epoch(process, workdir, epoch, timeout=300):
+def _start_paused(args, cwd, epoch, **popen):
+    """train.py with ``args``, holding still after its checkpoint of ``epoch`` (see
+    tests/_train_paused.py); returns the process and the file that marks the pause."""
+    paused = cwd / f"paused-{epoch}"
+    env = {**_env(), "PAUSE_AFTER_EPOCH": str(epoch), "PAUSED_FILE": str(paused)}
+    return subprocess.Popen([sys.executable, PAUSED, *args], cwd=cwd, env=env, **popen), paused
+
+
+def _wait_until_paused(process, paused, timeout=300):
+    """The epoch whose checkpoint the paused run holds; fails if the run ends first."""
     deadline = time.monotonic() + timeout
-    while _epochs_done(workdir) < epoch:
-        assert process.poll() is None, "training ended too early"
-        assert time.monotonic() < deadline, f"no epoch {epoch} after {timeout} s"
+    while not paused.exists():
+        assert process.poll() is None, "training ended before its pause"
+        assert time.monotonic() < deadline, f"no pause after {timeout} s"
         time.sleep(0.02)
+    return int(paused.read_text())
 
 
 def test_killed_or_interrupted_runs_resume_where_they_stopped(tmp_path, data_dir):
+    """SIGKILL after epoch 3, Ctrl-C (a real SIGINT) after epoch 5 of the resumed run, then
+    a run to the end. Each signal reaches a run held at a known epoch boundary, so the test
+    does not race training however fast the machine is."""
     args = ["--model=snn", "--config.epochs=12", f"--data_dir={data_dir}", "--workdir=work",
             "--noexport", *SMALL]
     workdir = tmp_path / "work"
-    process = subprocess.Popen([sys.executable, TRAIN, *args], cwd=tmp_path, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, paused = _start_paused(args, tmp_path, 3, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
     try:
-        _wait_for_epoch(process, workdir, 3)
+        killed_at = _wait_until_paused(process, paused)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
-    killed_at = _epochs_done(workdir)
-    assert killed_at >= 3
+    assert killed_at == 3
 
-    process = subprocess.Popen([sys.executable, TRAIN, *args], cwd=tmp_path, env=_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_epoch(process, workdir, killed_at + 2)
-    process.send_signal(signal.SIGINT)  # Ctrl-C
-    _, stderr = process.communicate(timeout=120)
+    process, paused = _start_paused(args, tmp_path, killed_at + 2, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+    try:
+        interrupted_at = _wait_until_paused(process, paused)
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130, stderr[-2000:]
+    assert interrupted_at == killed_at + 2
     assert f"resuming at epoch {killed_at + 1} of 12" in stderr
     errors = [line for line in stderr.splitlines() if "train.py: error:" in line]
-    assert len(errors) == 1 and "interrupted at epoch" in errors[0]
+    assert len(errors) == 1 and f"interrupted at epoch {interrupted_at}" in errors[0], stderr
     assert "run the same command to resume" in errors[0] and "Traceback" not in stderr
-    interrupted_at = _epochs_done(workdir)
 
     result = run_train(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
