@@ -10,7 +10,7 @@ at once, and waits for them. A role publishes a fake version (`write_fake_versio
   ``OUT/<name>.killed`` (so a test knows the step was reached).
 * ``delay``: seconds to sleep before publishing.
 * ``barrier``: ``[folder, count]``: at the end of write_version, wait until ``count`` roles
-  have reached it (so their commits race).
+  have reached it (so their commits race; `BARRIER_GUARD_SECONDS` at most).
 * ``allocate_barrier``: ``[folder, count, seconds]``: after computing its first version
   number, wait until ``count`` roles have one (so they all try the same number).
 * ``merge_barrier``: ``[folder, count, seconds]``: when reading ``models.config`` for the
@@ -36,6 +36,9 @@ ARTIFACTS = ("saved_model.pb", "fingerprint.pb", "variables/variables.index",
              "assets.extra/{model}.tflite", "assets.extra/{model}.f16.tflite",
              "assets.extra/{model}.int8.tflite", "assets.extra/report.json",
              "assets.extra/tf_serving_warmup_requests")
+# How long a barrier waits for the others before giving up: a guard against a hang, far longer
+# than any arrival takes, so the roles meet at the barrier however slow the machine is.
+BARRIER_GUARD_SECONDS = 120
 KILL_STEPS = ("write_version", "before_rename", "after_rename", "config_locked",
               "config_written", "prune", "cleanup")
 
@@ -171,7 +174,7 @@ def run_role(role, out):
                 _die(out, name, step)
             write_fake_version(staging, role["model"], name)
             if role.get("barrier"):
-                _wait_for(*role["barrier"], 20, name)
+                _wait_for(*role["barrier"], BARRIER_GUARD_SECONDS, name)
             written.append(True)
 
         result = publish.publish(role["export_dir"], role["model"], write_version,

@@ -23,7 +23,7 @@ from selu_zoo import storage
 from selu_zoo.export import models_config
 from selu_zoo.export import publish
 
-from _publish_job import artifact_names, KILL_STEPS, write_fake_version
+from _publish_job import BARRIER_GUARD_SECONDS, KILL_STEPS, artifact_names, write_fake_version
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_publish_job.py")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,7 +157,8 @@ def jobs(tmp_path_factory):
     (barriers / "race-allocate").mkdir()
     racing = {"export_dir": str(race), "model": "snn", "lease_seconds": LEASE,
               "barrier": [str(barriers / "race"), 4],
-              "allocate_barrier": [str(barriers / "race-allocate"), 4, 5.0]}
+              "allocate_barrier": [str(barriers / "race-allocate"), 4,
+                                   BARRIER_GUARD_SECONDS]}
     for index in range(3):  # three at once, and a late one whose cleanup runs while they write
         roles.append({"name": f"racer{index}", **racing})
     roles.append({"name": "late", "delay": 1.4 * LEASE, **racing})
