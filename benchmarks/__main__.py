@@ -3,9 +3,17 @@
     python -m benchmarks --quick                 # smoke run, under a minute
     python -m benchmarks --full                  # the full suite, a few minutes
     python -m benchmarks --only=selu,dropout     # some groups; other groups' results are kept
+    python -m benchmarks --update_results        # rewrite the committed benchmarks/results/
+
+Results go to --output_dir (default output/benchmarks, not committed); the committed
+benchmarks/results/ change only with --update_results. Scratch files (generated data, exported
+models) live in <output folder>/scratch while the run lasts, never in the system temp folder.
 """
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
 
 from absl import app, flags, logging
@@ -25,10 +33,34 @@ FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Smoke run: small sizes, few repeats (under a minute).")
 flags.DEFINE_bool("full", False, "Full run (the default): full sizes and repeats.")
 flags.DEFINE_list("only", [], f"Groups to run, from {', '.join(GROUPS)}; default all.")
-flags.DEFINE_string("output_dir", os.path.join(os.path.dirname(__file__), "results"),
-                    "Where the JSON files, RESULTS.md and ratios.png go.")
+COMMITTED_RESULTS = os.path.join(os.path.dirname(__file__), "results")
+flags.DEFINE_string("output_dir", os.path.join("output", "benchmarks"),
+                    "Where the JSON files, RESULTS.md and ratios.png go (ignored with "
+                    "--update_results).")
+flags.DEFINE_bool("update_results", False,
+                  f"Write into the committed results folder, {COMMITTED_RESULTS}, instead of "
+                  "--output_dir.")
 flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: its default).")
 flags.DEFINE_string("note", "", "A sentence for RESULTS.md, e.g. that the machine was shared.")
+
+
+@contextlib.contextmanager
+def scratch_folder(output_dir):
+    """Makes ``<output_dir>/scratch`` the temp folder of this process and its children while
+    the block runs, then deletes it."""
+    scratch = os.path.join(output_dir, "scratch")
+    os.makedirs(scratch, exist_ok=True)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = saved[1]
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv):
@@ -44,11 +76,13 @@ def main(argv):
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     settings = QUICK if FLAGS.quick else FULL
+    output_dir = COMMITTED_RESULTS if FLAGS.update_results else FLAGS.output_dir
     start = time.perf_counter()
-    for name in FLAGS.only or list(GROUPS):
-        result = harness.run_group(name, GROUPS[name], settings)
-        logging.info("wrote %s", harness.write_group(result, FLAGS.output_dir))
-    markdown, png = harness.write_report(FLAGS.output_dir, order=list(GROUPS), note=FLAGS.note)
+    with scratch_folder(output_dir):
+        for name in FLAGS.only or list(GROUPS):
+            result = harness.run_group(name, GROUPS[name], settings)
+            logging.info("wrote %s", harness.write_group(result, output_dir))
+    markdown, png = harness.write_report(output_dir, order=list(GROUPS), note=FLAGS.note)
     logging.info("wrote %s%s in %.0f s", markdown, f" and {png}" if png else "",
                  time.perf_counter() - start)
 

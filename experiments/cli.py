@@ -4,7 +4,9 @@ Each experiment module (see `experiments.EXPERIMENTS`) provides ``get_settings(q
 ``run(settings, data_dir) -> results``, ``markdown(results)``,
 ``plot(results, output_dir) -> [png paths]`` and optionally ``to_json(results)`` (what
 of the results goes to JSON; default: everything); `run_experiment` ties them together
-and writes ``<name>.json`` and ``<name>.md`` next to the figures.
+and writes ``<name>.json`` and ``<name>.md`` next to the figures, into ``--output_dir``
+(default ``output/experiments``, not committed); ``--update_results`` rewrites the committed
+``experiments/results/`` instead.
 """
 
 import importlib
@@ -20,8 +22,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("only", ",".join(EXPERIMENTS),
                     f"Comma-separated experiments to run, from: {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_bool("quick", False, "Tiny settings (seconds per experiment), as in the tests.")
-flags.DEFINE_string("output_dir", os.path.join("experiments", "results"),
-                    "Folder for the JSON, Markdown and PNG results.")
+COMMITTED_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+flags.DEFINE_string("output_dir", os.path.join("output", "experiments"),
+                    "Folder for the JSON, Markdown and PNG results (ignored with "
+                    "--update_results).")
+flags.DEFINE_bool("update_results", False,
+                  f"Write into the committed results folder, {COMMITTED_RESULTS}, instead of "
+                  "--output_dir.")
 flags.DEFINE_string("data_dir", None,
                     "TFDS data directory (embedded datasets are prepared there; MNIST is "
                     "used when prepared there). Default: TFDS's own default.")
@@ -121,7 +128,8 @@ def main(argv):
         raise SystemExit(f"unexpected arguments: {' '.join(argv[1:])}")
     names = parse_only(FLAGS.only)
     start = time.perf_counter()
+    output_dir = COMMITTED_RESULTS if FLAGS.update_results else FLAGS.output_dir
     for name in names:
-        run_experiment(name, FLAGS.output_dir, quick=FLAGS.quick, data_dir=FLAGS.data_dir,
+        run_experiment(name, output_dir, quick=FLAGS.quick, data_dir=FLAGS.data_dir,
                        seeds=FLAGS.seeds)
     logging.info("all done in %.1f s: %s", time.perf_counter() - start, ", ".join(names))
