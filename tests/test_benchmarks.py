@@ -106,3 +106,20 @@ def test_data_pipeline_memory_figures(tmp_path, capsys):
     assert figures["train_rows"] == 180 and figures["cached"] is True
     assert figures["baseline_rss_mib"] > 0
     assert figures["epoch_peak_above_baseline_mib"] >= figures["open_peak_above_baseline_mib"]
+
+
+def test_csv_end_to_end_inputs_and_the_plain_keras_baseline(tmp_path, capsys):
+    """The generated CSV has a header, 24 features and a balanced-enough 0/1 label, and the
+    plain-Keras script trains on it and reports its test accuracy."""
+    import pandas as pd
+
+    from benchmarks import csv_end_to_end, plain_keras_csv
+
+    path = csv_end_to_end.write_csv(str(tmp_path / "data.csv"), 500)
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == [f"f{i}" for i in range(24)] + ["label"]
+    assert len(frame) == 500 and set(frame["label"]) == {0, 1}
+    assert 0.3 < frame["label"].mean() < 0.7
+    plain_keras_csv.main(path, epochs=1)
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0.0 <= report["test_accuracy"] <= 1.0 and report["train_rows"] == 320
