@@ -49,6 +49,7 @@ def _forms():
     import tensorflow as tf
 
     from selu_zoo import SCALE, SCALE_ALPHA, ops
+    from selu_zoo.ops import tensorflow_ops
 
     s, sa = SCALE, SCALE_ALPHA
 
@@ -71,7 +72,7 @@ def _forms():
         return tf.cast(expm1(tf.cast(x, tf.float64)), tf.float32)
 
     def polynomial_and_exp(x):
-        return ops._selu_and_exp(x)[0]  # the fused training op's SELU (XLA-only in the library)
+        return tensorflow_ops._selu_and_exp(x)[0]  # the fused training op's SELU (XLA-only in the library)
 
     return {
         "fused: tf.nn.selu": lowered("fused"),

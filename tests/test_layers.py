@@ -244,20 +244,44 @@ def test_inference_graph_reaches_no_xla_but_training_does():
     assert _reaches_xla(training)  # the fused dropout path, and the check itself works
 
 
-def test_replicas_of_a_mirrored_strategy_draw_different_masks(tmp_path):
-    script = (
-        "import tensorflow as tf\n"
-        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
-        "tf.config.set_logical_device_configuration(\n"
-        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
-        "import numpy as np, selu_zoo\n"
-        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
-        "with strategy.scope():\n"
-        "    layer = selu_zoo.layers.AlphaDropout(0.5, seed=3)\n"
-        "out = strategy.run(lambda: layer(tf.ones([64, 64]), training=True))\n"
-        "a, b = [v.numpy() for v in strategy.experimental_local_results(out)]\n"
-        "print('DIFFERENT' if not np.array_equal(a, b) else 'SAME')\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path, env=_child_env())
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "DIFFERENT" in result.stdout
+_REPLICAS_SCRIPT = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np, selu_zoo
+x = np.random.default_rng(0).normal(size=(64, 48)).astype("float32")
+
+def masks_of(strategy, layer_class, steps=3):
+    with strategy.scope():
+        layer = layer_class(0.3, seed=3)
+    data = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(x).repeat(steps))
+    out = []
+    for batch in data:
+        result = strategy.run(lambda b: layer(b, training=True), args=(batch,))
+        out.append(np.concatenate(
+            [v.numpy() for v in strategy.experimental_local_results(result)]))
+    return np.stack(out)
+
+for layer_class in (selu_zoo.layers.AlphaDropout, selu_zoo.layers.SELUDense):
+    if layer_class is selu_zoo.layers.SELUDense:
+        def layer_class(rate, seed, _cls=layer_class):
+            return _cls(8, dropout_rate=rate, seed=seed, kernel_initializer="ones")
+    one = masks_of(tf.distribute.OneDeviceStrategy("/cpu:0"), layer_class)
+    two = masks_of(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), layer_class)
+    assert one.shape == two.shape == (3, 64, one.shape[-1]), one.shape
+    assert not np.array_equal(one[0], one[1])  # a new mask at every step
+    assert not np.array_equal(one[0, :32], one[0, 32:])  # and for every example
+    np.testing.assert_allclose(two, one, rtol=1e-6, atol=1e-6)
+print("SAME MASKS")
+"""
+
+
+def test_two_replicas_draw_the_masks_of_one_replica(tmp_path):
+    """Masks are keyed by the global example index: replica r offsets its rows by r times
+    its share of the batch, so a mirrored run drops what a one-device run drops."""
+    result = subprocess.run([sys.executable, "-c", _REPLICAS_SCRIPT], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=_child_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SAME MASKS" in result.stdout

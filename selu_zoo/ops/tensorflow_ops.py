@@ -1,4 +1,9 @@
-"""Tensor functions for self-normalizing networks: exact SELU, fused dense+SELU, alpha dropout.
+"""The TensorFlow implementation of `selu_zoo.ops`: exact SELU, fused dense+SELU, alpha dropout.
+
+What only TensorFlow needs lives here: the ``@tf.function`` forward that stock TensorFlow
+Serving serves, the XLA-compiled backward and fused dropout, the serving and TFLite lowerings.
+The other backends use `selu_zoo.ops.keras_ops`; the masks of both come from
+`selu_zoo.ops.masks`.
 
 Convention (the paper's, also PyTorch's and JAX's)::
 
@@ -32,7 +37,7 @@ How the ops are built, and why:
   subnormal *input* (``|x| < 1.18e-38`` in float32) is read as 0 and gives 0. That is the one
   exception to the bound above; every normal input with a normal result is covered. The
   gradient avoids subnormal intermediates: ``SCALE * ALPHA * exp(x)`` is computed as
-  ``K * exp(x + C)`` (see `_DERIVATIVE_SHIFT`), normal wherever the result is.
+  ``K * exp(x + C)`` (see `DERIVATIVE_SHIFT`), normal wherever the result is.
 * Trace-time lowerings (used by `selu_zoo.export`), read when a graph is traced:
   `serving_lowering(form)` traces `selu` and `selu_dense` to a serving form without custom
   gradient or nested function: ``"exact"`` (the exact forward) or ``"fused"`` (TensorFlow's
@@ -43,19 +48,18 @@ How the ops are built, and why:
 """
 
 import contextlib
-import functools
-import math
-import numbers
 import threading
 
 import tensorflow as tf
 
 from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
+from selu_zoo.ops import masks
+from selu_zoo.ops.coefficients import (
+    DERIVATIVE_FACTOR, DERIVATIVE_SHIFT, NEAR_ZERO_LIMIT, SA_EXPM1_OVER_X)
 
 __all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "selu_alpha_dropout",
-           "alpha_dropout_keep_probability", "validate_noise_shape", "tflite_lowering",
-           "serving_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]
+           "tflite_lowering", "serving_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
 
@@ -80,17 +84,6 @@ def _as_floating(x, what="x"):
     return x
 
 
-# SCALE * ALPHA * expm1(x) / x on [-0.5, 0] as a degree-5 polynomial in x (weighted least
-# squares for relative error, 1.4e-9 in exact arithmetic). Outside (-0.5, 0) TensorFlow's Selu
-# kernel is exact: for x <= -0.5, |expm1(x)| >= 0.39, so the rounding of exp(x) (absolute,
-# below 6e-8) stays below 1.6e-7 relative; for x > 0 it is SCALE * x. Measured on dense scans:
-# 2.1e-7 with TensorFlow kernels, 1.5e-7 under XLA (tests/test_ops.py checks 3e-7).
-_NEAR_ZERO_LIMIT = -0.5
-_SA_EXPM1_OVER_X = tuple(SCALE_ALPHA * c for c in (
-    0.9999999986263878, 0.4999998074597542, 0.16666224080627143, 0.04162908902445854,
-    0.008187385736655874, 0.0011216347124059587))
-
-
 def _horner(x, coefficients):
     """``sum(c[i] * x**i)`` by Horner's rule, constants in x's dtype."""
     p = tf.constant(coefficients[-1], x.dtype)
@@ -111,23 +104,14 @@ def _selu_math(x):
     if x.dtype == tf.float64:
         negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(x)
         return tf.where(x > 0, tf.constant(SCALE, x.dtype) * x, negative)
-    near_zero = tf.logical_and(x > _NEAR_ZERO_LIMIT, x < 0)
-    return tf.where(near_zero, x * _horner(x, _SA_EXPM1_OVER_X), tf.nn.selu(x))
-
-
-# SCALE * ALPHA * exp(x) == _DERIVATIVE_FACTOR * exp(x + _DERIVATIVE_SHIFT). The shift, log(SCALE *
-# ALPHA) rounded to a multiple of 2**-17, keeps exp's result normal for x in (-87.9, -87.3] in
-# float32, where exp(x) itself is subnormal and flushed to zero before the multiply. Being a
-# multiple of 2**-17 (the spacing of float32 numbers in [64, 128)), x + shift is exact for
-# -128 < x <= -shift, and rounds by at most 2**-25 for |x| < shift: a 3e-8 relative error.
-_DERIVATIVE_SHIFT = 73955 / 2**17  # 0.5642318725585938
-_DERIVATIVE_FACTOR = SCALE_ALPHA * math.exp(-_DERIVATIVE_SHIFT)
+    near_zero = tf.logical_and(x > NEAR_ZERO_LIMIT, x < 0)
+    return tf.where(near_zero, x * _horner(x, SA_EXPM1_OVER_X), tf.nn.selu(x))
 
 
 def _scaled_exp(x, factor=1.0):
     """``factor * SCALE * ALPHA * exp(x)`` without a subnormal intermediate (see above)."""
-    return (tf.constant(factor * _DERIVATIVE_FACTOR, x.dtype)
-            * tf.exp(x + tf.constant(_DERIVATIVE_SHIFT, x.dtype)))
+    return (tf.constant(factor * DERIVATIVE_FACTOR, x.dtype)
+            * tf.exp(x + tf.constant(DERIVATIVE_SHIFT, x.dtype)))
 
 
 def _selu_derivative_math(x):
@@ -360,134 +344,15 @@ def selu_dense(x, kernel, bias=None):
 # --- Alpha dropout ---------------------------------------------------------------------------
 #
 # Both dropout ops are training-only (inference is the identity, or `selu`), so their forward
-# and backward are XLA-compiled: each is ONE fused element-wise loop.
+# and backward are XLA-compiled: each is ONE fused element-wise loop, the mask's hash
+# (`selu_zoo.ops.masks`, a few int32 multiplies that XLA fuses and vectorizes) included; no
+# random tensor is ever materialized. tf.random.stateless_uniform under XLA on CPU cost
+# several times more per element (ThreeFry runs 20 rounds per output word).
 #
-# The mask. Each element of the noise shape gets 32 random bits from a counter-based
-# generator, SplitMix64 (Steele, Lea & Flood 2014; the generator of Java's SplittableRandom,
-# which passes BigCrush): word i is the top half of mix64((i + key) * GAMMA), the key is
-# mix64 of the 64-bit seed. An element is kept when its word is >= round(rate * 2**32); a and
-# b are computed from that exact quantized rate, so the fixed point's mean and variance are
-# kept exactly (the quantized rate differs from `rate` by at most 2**-33; a positive rate
-# below 2**-32 becomes 2**-32).
-#
-# Why not tf.random.stateless_uniform: under XLA on CPU its generators cost 1.6-1.8 ns per
-# element single-threaded on the 2-core benchmark machine with ThreeFry (which runs its full
-# 20 rounds once per 32-bit *output word*, so 16-bit draws split from one word only halve the
-# words, not the rounds), more with Philox, and 0.5-0.8 us with the default algorithm and a
-# seed read from a variable (what keras.layers.AlphaDropout does). SplitMix64 is three 64-bit
-# multiplies that XLA fuses and vectorizes into the loop applying the mask, about 0.4 ns per
-# element, and no random tensor is ever materialized. On the 8 x 512 MLP step (prototype,
-# one thread, CPU time) ThreeFry with 16-bit draws gave 0.84 of the linear floor under XLA
-# and 0.85 in graph mode, SplitMix64 0.91 and 0.89.
-#
-# The backward of `alpha_dropout` regenerates the mask from the seed instead of keeping it:
-# XLA:CPU does not fuse sibling outputs, so returning the mask as a second output would hash
-# every element twice in the forward anyway (once per output loop); regenerating costs the
-# same hash once, keeps nothing alive between forward and backward, and leaves each pass a
-# single loop.
-
-_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
-_MIX_1 = 0xBF58476D1CE4E5B9
-_MIX_2 = 0x94D049BB133111EB
-
-
-def _mix64(z):
-    """SplitMix64's finalizer (Stafford's "Mix13"), a bijection of uint64."""
-    shift, xor = tf.bitwise.right_shift, tf.bitwise.bitwise_xor
-    z = xor(z, shift(z, tf.constant(30, tf.uint64))) * tf.constant(_MIX_1, tf.uint64)
-    z = xor(z, shift(z, tf.constant(27, tf.uint64))) * tf.constant(_MIX_2, tf.uint64)
-    return xor(z, shift(z, tf.constant(31, tf.uint64)))
-
-
-def _random_words(shape, seed):
-    """uint32 random words of ``shape`` (an int32 shape tensor) from a shape-[2] int64 seed."""
-    seed = tf.bitcast(seed, tf.uint64)
-    gamma = tf.constant(_GOLDEN_GAMMA, tf.uint64)
-    key = _mix64(seed[0] * gamma + seed[1])
-    # (i + key) * gamma, not key + i * gamma: the same kind of Weyl sequence, but XLA cannot
-    # constant-fold the counter into an 8-bytes-per-element literal.
-    counter = tf.bitcast(tf.range(tf.cast(tf.reduce_prod(shape), tf.int64)), tf.uint64)
-    words = tf.bitwise.right_shift(_mix64((counter + key) * gamma), tf.constant(32, tf.uint64))
-    return tf.reshape(tf.cast(words, tf.uint32), shape)
-
-
-class _DropoutParameters:
-    """The quantized drop threshold and the affine map of alpha dropout, as Python numbers."""
-
-    def __init__(self, rate, mean, variance):
-        self.threshold = min(max(round(rate * 2.0**32), 1), 2**32 - 1)
-        self.rate = self.threshold / 2.0**32  # the exact drop probability of the mask
-        self.a, self.b, alpha_prime = theory.alpha_dropout_parameters(self.rate, mean, variance)
-        self.dropped = self.a * alpha_prime + self.b  # what a dropped unit becomes
-
-    def key(self):
-        """A hashable tuple: the static argument of the compiled functions."""
-        return (self.threshold, self.a, self.b, self.dropped)
-
-
-@functools.lru_cache(maxsize=256)
-def _dropout_parameters(rate, mean, variance):
-    return _DropoutParameters(rate, mean, variance)
-
-
-def alpha_dropout_keep_probability(rate):
-    """The exact keep probability of the masks that the dropout ops draw for ``rate``.
-
-    ``rate`` is quantized to a multiple of 2**-32 (an error below 1.2e-10); the affine
-    correction uses this value, so the moments are preserved exactly.
-
-    Args:
-      rate: drop probability in (0, 1).
-
-    Returns:
-      A Python float.
-    """
-    return 1.0 - _dropout_parameters(theory.validate_rate(rate), 0.0, 1.0).rate
-
-
-def validate_noise_shape(noise_shape):
-    """Checks a dropout noise shape: a sequence of positive ints or None entries, or None.
-
-    Args:
-      noise_shape: None, or a list/tuple (or 1-D array) whose entries are positive ints
-        (Python or NumPy; ``True``/``False`` are not ints here) or None.
-
-    Returns:
-      None, or the noise shape as a tuple of ints and Nones.
-
-    Raises:
-      ValueError: for anything else (a string, a float entry such as 1.5, 0 or a negative
-        entry), naming the offending value.
-    """
-    if noise_shape is None:
-        return None
-    problem = f"noise_shape must be None or a sequence of positive ints or None, got " \
-              f"{noise_shape!r}"
-    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__iter__"):
-        raise ValueError(problem)
-    entries = tuple(noise_shape)
-    for d in entries:
-        if d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral)
-                              or d <= 0):
-            raise ValueError(problem)
-    return tuple(None if d is None else int(d) for d in entries)
-
-
-def _noise_pattern(x, noise_shape):
-    """Validates ``noise_shape`` against x's static shape; returns it as a tuple (or None)."""
-    noise_shape = validate_noise_shape(noise_shape)
-    if noise_shape is None:
-        return None
-    if len(noise_shape) != x.shape.rank:
-        raise ValueError(
-            f"noise_shape must have one entry per dimension of x (rank {x.shape.rank}), "
-            f"got {noise_shape}"
-        )
-    for d, n in zip(noise_shape, x.shape):
-        if d not in (None, 1) and n is not None and d != n:
-            raise ValueError(f"noise_shape {noise_shape} does not broadcast to x's shape "
-                             f"{tuple(x.shape)}: each entry must be None, 1 or x's dimension")
-    return noise_shape
+# The backward regenerates the mask from the seed instead of keeping it: XLA:CPU does not fuse
+# sibling outputs, so returning the mask as a second output would hash every element twice in
+# the forward anyway; regenerating costs the same hash once, keeps nothing alive between
+# forward and backward, and leaves each pass a single loop.
 
 
 def _resolve_noise_shape(x, pattern):
@@ -499,61 +364,50 @@ def _resolve_noise_shape(x, pattern):
                      for i, d in enumerate(pattern)])
 
 
-def _draw_seed(seed):
-    """A shape-[2] int64 seed from an int, pair or `keras.random.SeedGenerator`.
-
-    Under a ``tf.distribute`` strategy with several replicas, the replica id is folded into
-    the high 32 bits of the second word, so replicas draw different masks (a mirrored
-    SeedGenerator has the same state on every replica; its steps only move the low bits).
-    """
-    import keras  # local: keeps ops importable without touching Keras' global state
-
-    if isinstance(seed, keras.random.SeedGenerator):
-        seed = tf.cast(seed.next(), tf.int64)
-    elif isinstance(seed, int):
-        seed = tf.constant([seed, 0], tf.int64)
-    else:
-        seed = tf.convert_to_tensor(seed)
-        if seed.shape != (2,) or not seed.dtype.is_integer:
-            raise ValueError(f"seed must be an int, a shape-[2] integer tensor or a "
-                             f"keras.random.SeedGenerator, got {seed.dtype.name} of shape "
-                             f"{seed.shape}")
-        seed = tf.cast(seed, tf.int64)
+def _example_offset(x):
+    """The global index of this replica's first row: ``replica * local batch`` (0 outside a
+    multi-replica ``tf.distribute`` context), so that N replicas draw one replica's masks."""
     context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
-        seed = seed + tf.stack([tf.constant(0, tf.int64), replica * 2**32])
-    return seed
+    if context is None or context.num_replicas_in_sync == 1:
+        return tf.constant(0, tf.int32)
+    return tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(x)[0]
 
 
-def _keep_mask(x, seed, pattern, threshold):
-    """The boolean keep mask (noise-shaped, broadcastable to x)."""
+def _keep_mask(x, seed, offset, pattern, threshold):
+    """The boolean keep mask (noise-shaped, broadcastable to x); see `masks.keep_mask`."""
     shape = _resolve_noise_shape(x, pattern)
-    return _random_words(shape, seed) >= tf.constant(threshold, tf.uint32)
+    size = tf.reduce_prod(shape)
+    counter = tf.range(size)
+    if pattern is None or pattern[0] != 1:
+        counter = counter + offset * (size // tf.maximum(shape[0], 1))
+    words = masks.draws(counter, masks.mask_key(seed))
+    return tf.reshape(words >= tf.constant(threshold, tf.int32), shape)
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
-def _alpha_dropout_forward(x, seed, pattern, params):
+def _alpha_dropout_forward(x, seed, offset, pattern, params):
     threshold, a, b, dropped = params
     compute = _compute_dtype(x.dtype)
     kept = tf.constant(a, compute) * tf.cast(x, compute) + tf.constant(b, compute)
-    y = tf.where(_keep_mask(x, seed, pattern, threshold), kept, tf.constant(dropped, compute))
+    y = tf.where(_keep_mask(x, seed, offset, pattern, threshold), kept,
+                 tf.constant(dropped, compute))
     return tf.cast(y, x.dtype)
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
-def _alpha_dropout_backward(dy, seed, pattern, params):
+def _alpha_dropout_backward(dy, seed, offset, pattern, params):
     threshold, a, _, _ = params
     compute = _compute_dtype(dy.dtype)
-    dx = tf.where(_keep_mask(dy, seed, pattern, threshold),
+    dx = tf.where(_keep_mask(dy, seed, offset, pattern, threshold),
                   tf.constant(a, compute) * tf.cast(dy, compute), tf.constant(0, compute))
     return tf.cast(dx, dy.dtype)
 
 
 def _dropout_arguments(x, rate, seed, noise_shape, mean, variance):
-    """The static parameters, noise pattern and seed tensor of a dropout call."""
-    params = _dropout_parameters(rate, float(mean), float(variance)).key()
-    return params, _noise_pattern(x, noise_shape), _draw_seed(seed)
+    """The static parameters, noise pattern, ``(seed, step)`` and example offset of a call."""
+    params = masks.dropout_parameters(rate, mean, variance).key()
+    pattern = masks.noise_pattern(tuple(x.shape), noise_shape)
+    return params, pattern, masks.seed_pair(seed), _example_offset(x)
 
 
 def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
@@ -563,7 +417,7 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     value ``alpha'``, then ``a * x + b`` restores the mean and variance of the fixed point
     ``(mean, variance)``. The parameters come from
     `selu_zoo.theory.alpha_dropout_parameters` for the mask's exact rate (``rate`` quantized
-    to 2**-32, see `alpha_dropout_keep_probability`).
+    to 2**-31, see `selu_zoo.ops.alpha_dropout_keep_probability`).
 
     Training only: mask, substitution and affine map are one XLA-compiled loop, and so is the
     backward (``a * dy`` where kept, 0 where dropped, with the mask regenerated from the
@@ -576,7 +430,7 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
         or a `keras.random.SeedGenerator` (a new mask on every call, reproducible from its seed).
       noise_shape: optional shape of the keep mask, broadcast against x: positive ints or
         ``None`` entries, which take x's dimension (for example ``(None, 1, None)`` shares the
-        mask over axis 1); see `validate_noise_shape`.
+        mask over axis 1); see `selu_zoo.ops.validate_noise_shape`.
       mean: the fixed-point mean the activations are at.
       variance: the fixed-point variance the activations are at.
 
@@ -591,14 +445,15 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     x = _as_floating(x)
     if rate == 0.0:
         return x
-    params, pattern, seed = _dropout_arguments(x, rate, seed, noise_shape, mean, variance)
+    params, pattern, seed, offset = _dropout_arguments(x, rate, seed, noise_shape, mean,
+                                                       variance)
 
     @tf.custom_gradient
     def _fused(x):
         def grad(dy):
-            return _alpha_dropout_backward(dy, seed, pattern, params)
+            return _alpha_dropout_backward(dy, seed, offset, pattern, params)
 
-        return _alpha_dropout_forward(x, seed, pattern, params), grad
+        return _alpha_dropout_forward(x, seed, offset, pattern, params), grad
 
     return _fused(x)
 
@@ -644,24 +499,25 @@ def _selu_and_exp(x):
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
-def _selu_alpha_dropout_forward(x, seed, pattern, params):
+def _selu_alpha_dropout_forward(x, seed, offset, pattern, params):
     threshold, a, b, dropped = params
     compute = _compute_dtype(x.dtype)
     h, _ = _selu_and_exp(tf.cast(x, compute))
-    y = tf.where(_keep_mask(x, seed, pattern, threshold),
+    y = tf.where(_keep_mask(x, seed, offset, pattern, threshold),
                  tf.constant(a, compute) * h + tf.constant(b, compute),
                  tf.constant(dropped, compute))
     return tf.cast(y, x.dtype)
 
 
 @tf.function(autograph=False, jit_compile=True, reduce_retracing=True)
-def _selu_alpha_dropout_backward(x, dy, seed, pattern, params):
+def _selu_alpha_dropout_backward(x, dy, seed, offset, pattern, params):
     threshold, a, _, _ = params
     compute = _compute_dtype(x.dtype)
     xc = tf.cast(x, compute)
     slope = tf.where(xc > 0, tf.constant(a * SCALE, compute),
                      _scaled_exp(tf.minimum(xc, 0), factor=a))
-    slope = tf.where(_keep_mask(x, seed, pattern, threshold), slope, tf.constant(0, compute))
+    slope = tf.where(_keep_mask(x, seed, offset, pattern, threshold), slope,
+                     tf.constant(0, compute))
     return tf.cast(tf.cast(dy, compute) * slope, dy.dtype)
 
 
@@ -694,13 +550,14 @@ def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.
     if rate == 0.0:
         raise ValueError("selu_alpha_dropout needs a rate in (0, 1); use selu for rate 0")
     x = _as_floating(x)
-    params, pattern, seed = _dropout_arguments(x, rate, seed, noise_shape, mean, variance)
+    params, pattern, seed, offset = _dropout_arguments(x, rate, seed, noise_shape, mean,
+                                                       variance)
 
     @tf.custom_gradient
     def _fused(x):
         def grad(dy):
-            return _selu_alpha_dropout_backward(x, dy, seed, pattern, params)
+            return _selu_alpha_dropout_backward(x, dy, seed, offset, pattern, params)
 
-        return _selu_alpha_dropout_forward(x, seed, pattern, params), grad
+        return _selu_alpha_dropout_forward(x, seed, offset, pattern, params), grad
 
     return _fused(x)
