@@ -7,18 +7,26 @@ repeat real activations instead.
 """
 
 import keras
-import tensorflow as tf
 
 from selu_zoo.layers._built import mark_built_if_stateless
 
 _MODES = ("reflect", "symmetric")
 
 
+def _slice(x, axis, start, stop):
+    """``x[..., start:stop, ...]`` along ``axis``."""
+    index = [slice(None)] * len(x.shape)
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
 @keras.saving.register_keras_serializable(package="selu_zoo")
 class MirrorPadding2D(keras.layers.Layer):
-    """Pads height and width by mirroring (``tf.pad`` with REFLECT or SYMMETRIC).
+    """Pads height and width by mirroring, as ``np.pad`` with ``mode="reflect"`` or ``"symmetric"``.
 
-    Follow it with a ``padding="valid"`` convolution. TFLite has a builtin ``MIRROR_PAD``.
+    Follow it with a ``padding="valid"`` convolution. Built from slices, flips and
+    concatenations, so it is the same on every backend (``keras.ops.pad(mode="symmetric")``
+    is not on PyTorch in Keras 3.15) and lowers to TFLite builtins.
 
     Args:
       padding: int, or ``((top, bottom), (left, right))`` / ``(height, width)`` ints.
@@ -55,12 +63,6 @@ class MirrorPadding2D(keras.layers.Layer):
                              f"((top, bottom), (left, right)), got {padding!r}")
         return pairs
 
-    def _paddings(self):
-        spatial = [list(p) for p in self.padding]
-        if self.data_format == "channels_last":
-            return [[0, 0], *spatial, [0, 0]]
-        return [[0, 0], [0, 0], *spatial]
-
     def call(self, inputs):
         """Pads the two spatial axes.
 
@@ -70,7 +72,19 @@ class MirrorPadding2D(keras.layers.Layer):
         Returns:
           The padded tensor.
         """
-        return tf.pad(inputs, self._paddings(), mode=self.mode.upper())
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        skip = 1 if self.mode == "reflect" else 0  # reflect does not repeat the edge
+        for axis, (before, after) in zip(axes, self.padding):
+            parts = [inputs]
+            if before:
+                parts.insert(0, keras.ops.flip(_slice(inputs, axis, skip, skip + before),
+                                               axis))
+            if after:
+                size = keras.ops.shape(inputs)[axis]
+                parts.append(keras.ops.flip(
+                    _slice(inputs, axis, size - skip - after, size - skip), axis))
+            inputs = keras.ops.concatenate(parts, axis=axis) if len(parts) > 1 else inputs
+        return inputs
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

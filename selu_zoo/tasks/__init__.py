@@ -7,16 +7,24 @@ file, so a loaded model still knows its loss, its endpoints and its metrics.
 for models that are not tasks).
 """
 
+from selu_zoo.tasks.base import SERVING_DEFAULT
 from selu_zoo.tasks.base import Task
 from selu_zoo.tasks.base import is_self_normalizing
 from selu_zoo.tasks.base import layer_probe
 from selu_zoo.tasks.classifier import Classifier
-from selu_zoo.tasks.endpoints import Endpoint
-from selu_zoo.tasks.endpoints import generic_endpoints
-from selu_zoo.tasks.endpoints import SERVING_DEFAULT
-from selu_zoo.tasks.endpoints import serving_endpoints
 from selu_zoo.tasks.regressor import Regressor
 from selu_zoo.tasks.vae import VAE
+
+_SERVING = ("Endpoint", "generic_endpoints", "serving_endpoints")
+
+
+def __getattr__(name):
+    """The serving names (TensorFlow), imported when first used: only exports need them."""
+    if name in _SERVING:
+        from selu_zoo.tasks import endpoints  # noqa: PLC0415
+
+        return getattr(endpoints, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Classifier", "Endpoint", "Regressor", "SERVING_DEFAULT", "Task", "VAE",
            "generic_endpoints", "is_self_normalizing", "layer_probe", "serving_endpoints"]

@@ -20,7 +20,8 @@ comparing names:
 import keras
 
 from selu_zoo import layers as selu_layers
-from selu_zoo.tasks import endpoints
+
+SERVING_DEFAULT = "serving_default"
 
 
 def is_self_normalizing(layer):
@@ -183,6 +184,8 @@ class Task(keras.Model):
 
     def run_endpoint(self, name, inputs):
         """Runs one of `serving_endpoints` eagerly: the ``run`` callable of `artifact_metrics`."""
+        from selu_zoo.tasks import endpoints  # noqa: PLC0415  (TensorFlow, for exports)
+
         return endpoints.find(self.serving_endpoints(), name)(inputs)
 
     def get_config(self):

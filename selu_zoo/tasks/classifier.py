@@ -2,9 +2,8 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from selu_zoo.tasks import base, endpoints
+from selu_zoo.tasks import base
 
 
 @keras.saving.register_keras_serializable(package="selu_zoo")
@@ -54,11 +53,13 @@ class Classifier(base.Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def serving_endpoints(self):
+        from selu_zoo.tasks import endpoints  # noqa: PLC0415  (TensorFlow, for exports)
+
         spec = endpoints.input_spec(self.inputs[0], "features")
 
         def classify(features):
             logits = endpoints.as_float32(self(features, training=False))
-            return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+            return {"logits": logits, "probabilities": keras.ops.softmax(logits)}
 
         return (endpoints.Endpoint(endpoints.SERVING_DEFAULT, classify, (spec,)),)
 
@@ -66,7 +67,7 @@ class Classifier(base.Task):
         del seed
         if labels is None:
             return {}
-        logits = run(endpoints.SERVING_DEFAULT, {"features": features})["logits"]
+        logits = run(base.SERVING_DEFAULT, {"features": features})["logits"]
         return {"accuracy": float(np.mean(np.argmax(logits, axis=-1)
                                           == np.asarray(labels).reshape(-1)))}
 

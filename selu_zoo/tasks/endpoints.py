@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-SERVING_DEFAULT = "serving_default"
+from selu_zoo.tasks.base import SERVING_DEFAULT
 
 _HALF = (tf.float16, tf.bfloat16)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

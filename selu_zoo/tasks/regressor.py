@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from selu_zoo.tasks import base, endpoints
+from selu_zoo.tasks import base
 
 
 @keras.saving.register_keras_serializable(package="selu_zoo")
@@ -54,6 +54,8 @@ class Regressor(base.Task):
         return [keras.metrics.MeanAbsoluteError(name="mae")]
 
     def serving_endpoints(self):
+        from selu_zoo.tasks import endpoints  # noqa: PLC0415  (TensorFlow, for exports)
+
         spec = endpoints.input_spec(self.inputs[0], "features")
 
         def predict(features):
@@ -65,7 +67,7 @@ class Regressor(base.Task):
         del seed
         if labels is None:
             return {}
-        prediction = run(endpoints.SERVING_DEFAULT, {"features": features})["prediction"]
+        prediction = run(base.SERVING_DEFAULT, {"features": features})["prediction"]
         error = prediction.reshape(-1).astype(np.float64) - np.asarray(
             labels, np.float64).reshape(-1)
         return {"mse": float(np.mean(error ** 2)), "mae": float(np.mean(np.abs(error)))}

@@ -4,12 +4,11 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from selu_zoo import losses
 from selu_zoo.layers import VAESampling
 from selu_zoo.layers.vae import gaussian_kl
-from selu_zoo.tasks import base, endpoints, pictures
+from selu_zoo.tasks import base, pictures
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 # Posterior draws per example of the Monte Carlo ELBO that evaluation and exports report.
@@ -109,9 +108,11 @@ class VAE(base.Task):
         return "x_logits" if self.likelihood == "bernoulli" else "x_mean"
 
     def serving_endpoints(self):
+        from selu_zoo.tasks import endpoints  # noqa: PLC0415  (TensorFlow, for exports)
+
         features_spec = endpoints.input_spec(self.inputs[0], "features")
         z_spec = endpoints.input_spec(self.decoder.inputs[0], "z")
-        eps_spec = tf.TensorSpec(z_spec.shape, z_spec.dtype, name="eps")
+        eps_spec = endpoints.input_spec(self.decoder.inputs[0], "eps")
         bernoulli = self.likelihood == "bernoulli"
 
         def encode(features):
@@ -122,7 +123,7 @@ class VAE(base.Task):
         def decode(z):
             parameter = endpoints.as_float32(self.decoder(z, training=False))
             if bernoulli:
-                return {"x_mean": tf.nn.sigmoid(parameter), "x_logits": parameter}
+                return {"x_mean": keras.ops.sigmoid(parameter), "x_logits": parameter}
             return {"x_mean": parameter}
 
         def reconstruct(features):
