@@ -40,9 +40,14 @@ def _horner(x, coefficients):
     return p
 
 
+def _negative_part(x):
+    # min(x, 0); keras.ops.minimum returns float32 for float64 inputs on torch (Keras 3.15).
+    return ops.where(x < 0, x, ops.zeros_like(x))
+
+
 def _selu_math(x, dtype):
     """SELU of ``x`` (already in its compute dtype ``dtype``)."""
-    negative_part = ops.minimum(x, 0)
+    negative_part = _negative_part(x)
     if dtype == "float64":
         negative = SCALE_ALPHA * ops.expm1(negative_part)
     else:
@@ -54,7 +59,7 @@ def _selu_math(x, dtype):
 
 def _derivative_math(x):
     return ops.where(x > 0, ops.cast(SCALE, x.dtype),
-                     DERIVATIVE_FACTOR * ops.exp(ops.minimum(x, 0) + DERIVATIVE_SHIFT))
+                     DERIVATIVE_FACTOR * ops.exp(_negative_part(x) + DERIVATIVE_SHIFT))
 
 
 @ops.custom_gradient
