@@ -71,6 +71,15 @@ class Task(keras.Model):
     # rebuilds them.
     submodels = ("backbone",)
 
+    def __setattr__(self, name, value):
+        # Sub-models and heads are set before keras.Model.__init__ builds the functional graph
+        # (keras-hub's order); torch.nn.Module refuses a module attribute before its own
+        # __init__. The graph tracks those layers either way.
+        try:
+            super().__setattr__(name, value)
+        except AttributeError:
+            object.__setattr__(self, name, value)
+
     def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):
         """``keras.Model.compile`` with the task's loss and metrics for ``"auto"``.
 

@@ -102,6 +102,11 @@ class VAE(base.Task):
         del label
         return features, features
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras' loss, with the features as their own targets when ``fit(x)`` gives none."""
+        return super().compute_loss(x=x, y=x if y is None else y, y_pred=y_pred,
+                                    sample_weight=sample_weight, training=training)
+
     # --- Endpoints ---------------------------------------------------------------------------
 
     def _parameter_name(self):
