@@ -40,6 +40,15 @@ import console
 # Before TensorFlow is imported: its C++ start-up lines go to a file, not the console.
 NATIVE_STDERR = console.NativeStderr() if __name__ == "__main__" else None
 
+import keras  # noqa: E402  (reads KERAS_BACKEND)
+
+if __name__ == "__main__" and keras.backend.backend() != "tensorflow":
+    sys.stderr.write(
+        f"train.py: error: train.py needs the TensorFlow Keras backend, got KERAS_BACKEND="
+        f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow (selu_zoo's layers "
+        "and models run on jax and torch too: load the exported .keras file there)\n")
+    sys.exit(2)
+
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from absl import app, flags, logging  # noqa: E402

@@ -68,6 +68,18 @@ def test_a_config_typo_is_one_line_naming_the_closest_fields(tmp_path):
         "train.py: error: unknown config field 'epocs' in snn.py; did you mean epochs?"]
 
 
+def test_another_keras_backend_is_one_line_before_anything_runs(tmp_path):
+    result = subprocess.run([sys.executable, TRAIN, "--model=snn"], cwd=tmp_path,
+                            env={**_env(), "KERAS_BACKEND": "jax"}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "train.py: error: train.py needs the TensorFlow Keras backend, got KERAS_BACKEND=jax; "
+        "run it with KERAS_BACKEND=tensorflow (selu_zoo's layers and models run on jax and "
+        "torch too: load the exported .keras file there)"]
+    assert not list(tmp_path.iterdir())
+
+
 # --- many command lines in one process (forked per case) -----------------------------------
 
 
