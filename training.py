@@ -93,6 +93,32 @@ def open_data(config, data_dir=None, download=True):
                                  csv_options=csv_options(config))
 
 
+def train_steps(data, config, drop_remainder=False):
+    """Optimizer steps per epoch: ``config.steps_per_epoch``, else one pass over train."""
+    if config.steps_per_epoch:
+        return config.steps_per_epoch
+    if drop_remainder:
+        return max(1, data.info.num_examples[datasets.TRAIN] // config.batch_size)
+    return data.steps_per_epoch(datasets.TRAIN, config.batch_size)
+
+
+def steps_per_execution(data, config, drop_remainder=False):
+    """Train steps per ``tf.function`` call: ``config.steps_per_execution``, else the
+    largest divisor of the epoch's steps up to 32, so every call runs whole steps of one
+    epoch (per-epoch logs, checkpoints and callbacks stay exact).
+
+    Raises:
+      ValueError: naming ``config.steps_per_execution`` if it does not divide the epoch.
+    """
+    steps = train_steps(data, config, drop_remainder)
+    if config.steps_per_execution:
+        if steps % config.steps_per_execution:
+            raise ValueError(f"config.steps_per_execution={config.steps_per_execution} must "
+                             f"divide the {steps} train steps of an epoch")
+        return config.steps_per_execution
+    return max(n for n in range(1, min(32, steps) + 1) if steps % n == 0)
+
+
 def make_optimizer(config):
     """The Keras optimizer ``config.optimizer`` at ``config.learning_rate`` (and momentum).
 
@@ -165,14 +191,16 @@ def fit(model, data, config, run, strategy, loop):
                      resumed_from + 1, config.epochs)
     try:
         if loop == "fit":
+            # A whole pass per epoch, each in the order of (seed, epoch): a resumed run reads
+            # what the uninterrupted one read. A set steps_per_epoch streams passes instead.
+            passes = None if config.steps_per_epoch else range(resumed_from, config.epochs)
             model.fit(
                 data.batches(datasets.TRAIN, config.batch_size, shuffle_seed=config.seed,
-                             repeat=config.steps_per_epoch is not None,
-                             map_fn=model.training_pair),
+                             repeat=passes is None, epochs=passes, map_fn=model.training_pair),
                 validation_data=data.batches(datasets.VALIDATION, config.batch_size,
                                              map_fn=model.training_pair),
                 epochs=config.epochs, initial_epoch=resumed_from,
-                steps_per_epoch=config.steps_per_epoch, callbacks=chain, shuffle=False,
+                steps_per_epoch=train_steps(data, config), callbacks=chain, shuffle=False,
                 verbose=0)
         else:
             examples = data.examples(datasets.TRAIN).shuffle(
@@ -180,9 +208,9 @@ def fit(model, data, config, run, strategy, loop):
             distribute.train(
                 model, strategy, examples.map(model.training_pair),
                 global_batch_size=config.batch_size, epochs=config.epochs,
-                steps_per_epoch=config.steps_per_epoch or max(
-                    1, data.info.num_examples[datasets.TRAIN] // config.batch_size),
+                steps_per_epoch=train_steps(data, config, drop_remainder=True),
                 resume=resume, jit_compile=config.jit_compile, callbacks=chain if chief else [],
+                steps_per_execution=model.steps_per_execution,
                 validation_examples=data.examples(datasets.VALIDATION).map(
                     model.training_pair))
         diverged = model.stop_training  # set by TerminateOnNaN
@@ -258,7 +286,9 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     keras.utils.set_random_seed(config.seed)  # after the data: preparing it draws numbers too
     with strategy.scope():
         model = registry.build_model(config, data.info)
-        model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile)
+        model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile,
+                      steps_per_execution=steps_per_execution(
+                          data, config, drop_remainder=loop == "custom"))
     logging.info("%s (%s, %d parameters) on %s: %s examples; %s with %d replica(s), %s loop",
                  config.model, model.kind, model.count_params(), config.dataset,
                  "/".join(str(n) for n in data.info.num_examples.values()),

@@ -30,6 +30,9 @@ def get_config():
     config.epochs = 30
     config.batch_size = 32
     config.steps_per_epoch = config_dict.placeholder(int)  # None: one pass over train
+    # Train steps per tf.function call; None: the largest divisor of the epoch's steps up to
+    # 32 (a whole number of calls per epoch). It changes speed, not results.
+    config.steps_per_execution = config_dict.placeholder(int)
     config.optimizer = "adam"  # any keras.optimizers.get name: adam, sgd, adamw, rmsprop...
     config.learning_rate = 1e-3
     config.momentum = config_dict.placeholder(float)  # for optimizers that take one (sgd)

@@ -29,7 +29,7 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 # Fields a resumed run may change: they lengthen or shorten training, not what is trained.
-RESUMABLE_FIELDS = ("epochs",)
+RESUMABLE_FIELDS = ("epochs", "steps_per_execution")
 # The entries of a workdir that belong to a run (and that --restart deletes).
 RUN_ENTRIES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints", "logs", "pictures")
 

@@ -430,20 +430,28 @@ def test_batches_shapes_dtypes_and_order(prepared_dir):
     assert [int(size) for _, size in sizes] == [100, 100, 100, 59]
 
 
-def test_shuffle_is_reproducible_per_seed_and_new_every_epoch(prepared_dir):
-    def train_batches(seed):
-        return datasets.open_dataset("digits", data_dir=prepared_dir).batches(
-            "train", 64, shuffle_seed=seed)
+def test_each_epochs_order_depends_on_the_seed_and_the_epoch_alone(prepared_dir):
+    """What a resumed run needs: epoch e of the passes ``epochs=range(e, ...)`` is epoch e of
+    the passes from epoch 0 on."""
+    data = datasets.open_dataset("digits", data_dir=prepared_dir)
+    steps = data.steps_per_epoch("train", 64)
+    assert steps == 17  # ceil(1079 / 64): each epoch ends with its own partial batch
 
-    first, again, other = train_batches(0), train_batches(0), train_batches(1)
-    epoch1, epoch2 = _epoch(first), _epoch(first)
-    np.testing.assert_array_equal(_epoch(again)[1], epoch1[1])
-    np.testing.assert_array_equal(_epoch(again)[1], epoch2[1])
-    assert not np.array_equal(epoch1[0], epoch2[0])
-    assert not np.array_equal(_epoch(other)[0], epoch1[0])
-    stored, _ = datasets.open_dataset("digits", data_dir=prepared_dir).take("train", 2000)
-    assert not np.array_equal(epoch1[0], stored)
-    assert sorted(map(bytes, epoch1[0])) == sorted(map(bytes, stored))  # a permutation
+    def epochs(seed, first_epoch=0, count=2):
+        stream = data.batches("train", 64, shuffle_seed=seed,
+                              epochs=range(first_epoch, first_epoch + count))
+        batches = [x for x, _ in stream.as_numpy_iterator()]
+        assert len(batches) == steps * count
+        return [np.concatenate(batches[i * steps:(i + 1) * steps]) for i in range(count)]
+
+    epoch0, epoch1 = epochs(0)
+    assert len(epoch0) == len(epoch1) == 1079 and not np.array_equal(epoch0, epoch1)
+    np.testing.assert_array_equal(epochs(0, first_epoch=1, count=1)[0], epoch1)
+    np.testing.assert_array_equal(epochs(0, count=1)[0], epoch0)
+    assert not np.array_equal(epochs(1, count=1)[0], epoch0)
+    stored, _ = data.take("train", 2000)
+    assert not np.array_equal(epoch0, stored)
+    assert sorted(map(bytes, epoch0)) == sorted(map(bytes, stored))  # a permutation
 
 
 def test_take_is_the_first_rows_and_at_most_the_split(prepared_dir):

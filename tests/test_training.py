@@ -160,3 +160,34 @@ def test_the_same_config_gives_the_same_run_whether_the_data_was_prepared_or_not
                     for name in ("first", "second"))  # the first run prepares iris
     assert fresh["self_normalization"] == again["self_normalization"]
     assert fresh["test"] == again["test"] and fresh["history"] == again["history"]
+
+
+def _checkpoint(workdir, epoch):
+    """Every variable of the resume checkpoint of ``epoch`` as NumPy arrays."""
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints", f"ckpt-{epoch}"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "_CHECKPOINTABLE_OBJECT_GRAPH" not in name}
+
+
+@pytest.mark.parametrize("model", ["snn", "snn_vae"])
+def test_a_resumed_run_ends_bit_identical_to_the_uninterrupted_one(tmp_path, data_dir, model):
+    """The default config (alpha dropout on, XLA): 2 epochs, then resumed to 4, against 4 at
+    once. Weights, optimizer slots, step counters and dropout seed states are equal bit for
+    bit, so the data order, the masks and the optimizer all came back."""
+    config = importlib.import_module(f"configs.{model}").get_config()
+    config.epochs = 4
+    whole = str(tmp_path / "whole")
+    training.train_and_evaluate(config, whole, data_dir=data_dir)
+    parts = str(tmp_path / "parts")
+    config.epochs = 2
+    training.train_and_evaluate(config, parts, data_dir=data_dir)
+    config.epochs = 4
+    resumed = training.train_and_evaluate(config, parts, data_dir=data_dir)["metrics"]
+    assert resumed["resumed_from_epoch"] == 2
+    expected, got = _checkpoint(whole, 4), _checkpoint(parts, 4)
+    # model_variables: every variable of the model, the dropout layers' seed states included
+    assert sorted(got) == sorted(expected) and any(n.startswith("model_variables/") for n in got)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    history = json.loads(open(os.path.join(whole, "metrics.json")).read())["history"]
+    assert resumed["history"]["loss"] == history["loss"]

@@ -32,6 +32,8 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 # Splits up to this size (decoded features and labels) are cached in memory.
 CACHE_LIMIT_BYTES = 32 * 2**20
 # Bound of the train shuffle buffer, in bytes of decoded examples (and at most 100,000).
+# Shuffle seeds of a run's epochs: shuffle_seed * _EPOCH_SEEDS + epoch, distinct per epoch.
+_EPOCH_SEEDS = 2**31
 SHUFFLE_BUFFER_BYTES = 64 * 2**20
 _READ_BATCH = 4096
 
@@ -174,33 +176,68 @@ class Dataset:
         return self._examples[split]
 
     def batches(self, split, batch_size, *, shuffle_seed=None, repeat=False,
-                drop_remainder=False, map_fn=None):
+                drop_remainder=False, map_fn=None, epochs=None):
         """Batched, prefetched examples of a split.
+
+        With ``shuffle_seed`` and ``epochs``, epoch ``e``'s order is a function of
+        ``(shuffle_seed, e)`` alone, so a run resumed at epoch ``e`` reads the batches the
+        uninterrupted run read from there on; each epoch ends with its own last (possibly
+        smaller) batch: `steps_per_epoch` batches.
 
         Args:
           split: a split name.
           batch_size: a positive int.
-          shuffle_seed: shuffle (anew each pass, reproducibly) with this seed; None keeps
-            the stored order.
-          repeat: repeat forever (for a fixed number of steps per epoch).
+          shuffle_seed: shuffle with this seed; None keeps the stored order.
+          repeat: repeat forever (for a fixed number of steps per epoch; reshuffled each pass
+            with ``shuffle_seed``, as ``tf.data`` does).
           drop_remainder: drop a last, smaller batch.
           map_fn: applied to each batch of ``(features, labels)`` (a task's
             ``training_pair``); one call per batch, not per example.
+          epochs: with ``shuffle_seed``, a ``range`` of 0-based epoch numbers: one pass per
+            epoch, each in its own order. None: one pass, reshuffled on each iteration.
 
         Returns:
           A ``tf.data.Dataset``.
         """
         dataset = self.examples(split)
-        if shuffle_seed is not None:
-            buffer = min(self._counts[split] or 100_000, 100_000,
-                         max(1024, SHUFFLE_BUFFER_BYTES // self._example_bytes()))
-            dataset = dataset.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        if shuffle_seed is not None and epochs is not None:
+            dataset = self._epochs(dataset, split, batch_size, shuffle_seed, epochs,
+                                   drop_remainder)
+        else:
+            if shuffle_seed is not None:
+                dataset = dataset.shuffle(self._shuffle_buffer(split), seed=shuffle_seed,
+                                          reshuffle_each_iteration=True)
+            if repeat:
+                dataset = dataset.repeat()
+            dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         if map_fn is not None:
             dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _shuffle_buffer(self, split):
+        return min(self._counts[split] or 100_000, 100_000,
+                   max(1024, SHUFFLE_BUFFER_BYTES // self._example_bytes()))
+
+    def _epochs(self, examples, split, batch_size, seed, epochs, drop_remainder):
+        """One shuffled pass per epoch number, each seeded by ``(seed, epoch)``.
+
+        Python-int seeds per epoch: a tensor seed under a global seed
+        (``keras.utils.set_random_seed``) fails in ``tf.data``'s seed handling. The passes
+        are chained by `tf.data.Dataset.choose_from_datasets`, flat however many epochs.
+        """
+        buffer = self._shuffle_buffer(split)
+        passes = [examples.shuffle(buffer, seed=seed * _EPOCH_SEEDS + epoch,
+                                   reshuffle_each_iteration=False).batch(
+                      batch_size, drop_remainder=drop_remainder) for epoch in epochs]
+        steps = (self.info.num_examples[split] // batch_size if drop_remainder
+                 else self.steps_per_epoch(split, batch_size))
+        order = tf.data.Dataset.range(len(passes)).flat_map(
+            lambda index: tf.data.Dataset.from_tensors(index).repeat(steps))
+        return tf.data.Dataset.choose_from_datasets(passes, order)
+
+    def steps_per_epoch(self, split, batch_size):
+        """The batches of one epoch of `batches`: ``ceil(examples / batch_size)``."""
+        return max(1, -(-self.info.num_examples[split] // batch_size))
 
     def take(self, split, count):
         """The first ``count`` examples of a split as NumPy arrays (a bounded read).
