@@ -45,7 +45,9 @@ _EPOCHS = flags.DEFINE_integer("epochs", 2, "Epochs.")
 _STEPS = flags.DEFINE_integer("steps_per_epoch", 6, "Steps per epoch.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 _DROPOUT = flags.DEFINE_float("dropout_rate", 0.0, "Alpha dropout rate of the SELU layers.")
-_EPOCH_SLEEP = flags.DEFINE_float("epoch_sleep", 0.0, "Seconds to sleep after each epoch.")
+_PAUSE_AFTER = flags.DEFINE_integer(
+    "pause_after", None, "The chief holds still after this epoch's checkpoint and callbacks "
+    "until it is killed (the other workers then wait in the next collective step).")
 _WAIT_FOR = flags.DEFINE_string(
     "wait_for", None, "Start only once this file exists (lets a test start the processes of a "
     "restarted cluster while the old one still runs, so the restart does not wait for imports).")
@@ -57,18 +59,24 @@ def _save_weights(path, model):
     np.savez(path, *[np.asarray(w) for w in model.get_weights()])
 
 
+# Alpha dropout on in the comparison: masks keyed by the global example index are the same
+# on one device and on two replicas.
+COMPARE_DROPOUT = 0.1
+
+
 def run_compare(out):
-    """Fit and custom loop, default and mirrored, from the same initial weights and data."""
+    """Fit and custom loop, default and mirrored, from the same initial weights and data,
+    alpha dropout on."""
     distribute.configure_cpu_devices(2)
     x, y = make_data()
-    initial = make_model().get_weights()
+    initial = make_model(dropout_rate=COMPARE_DROPOUT).get_weights()
     summary = {}
     for name in ("default", "mirrored"):
         strategy = distribute.make_strategy(name, num_cpu_devices=2 if name == "mirrored"
                                             else None)
         for loop in ("fit", "custom"):
             with strategy.scope():
-                model = make_model()
+                model = make_model(dropout_rate=COMPARE_DROPOUT)
                 model.set_weights(initial)
             if loop == "fit":
                 data = tf.data.Dataset.from_tensor_slices((x, y)).batch(_BATCH.value).repeat()
@@ -93,9 +101,14 @@ def run_compare(out):
         json.dump(summary, f)
 
 
-class _Sleep(keras.callbacks.Callback):
+class _PauseAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
     def on_epoch_end(self, epoch, logs=None):
-        time.sleep(_EPOCH_SLEEP.value)
+        while epoch + 1 >= self.epochs:
+            time.sleep(0.05)
 
 
 class _StopAfter(keras.callbacks.Callback):
@@ -127,7 +140,7 @@ def run_multi_worker(out, workdir):
     x_val, y_val = make_data(n=70, seed=1)
     with strategy.scope():
         model = make_model(dropout_rate=_DROPOUT.value, activity_l2=1e-3)
-    callbacks = [_Sleep()]
+    callbacks = []
     if chief:
         callbacks += [selu_callbacks.BestModelCheckpoint(os.path.join(workdir, "best.keras"),
                                                          run_id="cluster"),
@@ -137,6 +150,8 @@ def run_multi_worker(out, workdir):
                                                 append=True)]
         if _STOP_AFTER.value is not None:
             callbacks.append(_StopAfter(_STOP_AFTER.value))
+        if _PAUSE_AFTER.value is not None:
+            callbacks.append(_PauseAfter(_PAUSE_AFTER.value))
     examples = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
         len(x), seed=0, reshuffle_each_iteration=True)
     result = distribute.train(
