@@ -58,6 +58,7 @@ import training  # noqa: E402
 from configs import validation  # noqa: E402
 from models import registry  # noqa: E402
 from selu_zoo import distribute, ops, storage  # noqa: E402
+from selu_zoo.export import flags as export_flags  # noqa: E402
 from selu_zoo.export import models_config  # noqa: E402
 
 _PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -141,18 +142,6 @@ _EXPORT_DIR = flags.DEFINE_string(
 _EXPORT_NAME = flags.DEFINE_string(
     "export_name", None, "The model's folder under --export_dir and its TF Serving name "
     "(default: --model).")
-_KEEP_VERSIONS = flags.DEFINE_integer(
-    "keep_versions", 5, "Versions to keep per model (the newest, and versions models.config "
-    "pins, are always kept).", lower_bound=1)
-_SERVING_BASE_PATH = flags.DEFINE_string(
-    "serving_base_path", None, "--export_dir as TensorFlow Serving sees it (e.g. /models in "
-    "a container), for this model's base_path in models.config. Default: the entry's "
-    "current base_path, or the absolute --export_dir for a new entry.")
-_SERVING_FORM = flags.DEFINE_enum(
-    "serving_form", ops.DEFAULT_SERVING_FORM, list(ops.SERVING_FORMS),
-    "How the exported SavedModel computes SELU: 'fused' (TensorFlow's Selu kernel, the speed "
-    "of stock Keras; under 2e-7 off near 0) or 'exact' (selu_zoo's exact form, 0.6-1.0x "
-    "the speed). Training and the .keras and TFLite files are exact either way.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "TFDS data folder, where datasets are prepared; any tf.io.gfile path. "
     "Default: TFDS's ($TFDS_DATA_DIR or ~/tensorflow_datasets).")
@@ -209,6 +198,7 @@ def main(argv):
     tf.get_logger().setLevel("INFO" if verbose else "ERROR")
     model_name = _MODEL.value
     workdir = _WORKDIR.value or storage.join("workdir", model_name)
+    new_workdir = not storage.exists(workdir)
     export = None
     try:
         if _CONFIG.value is None:
@@ -223,8 +213,8 @@ def main(argv):
             storage.check_writable(_EXPORT_DIR.value, "--export_dir")
             models_config.check_models_config(_EXPORT_DIR.value)
             export = training.ExportOptions(
-                _EXPORT_DIR.value, _EXPORT_NAME.value or model_name, _KEEP_VERSIONS.value,
-                _SERVING_BASE_PATH.value, _SERVING_FORM.value)
+                _EXPORT_DIR.value, _EXPORT_NAME.value or model_name,
+                **export_flags.export_options())
         result = training.train_and_evaluate(
             config, workdir, export_options=export, data_dir=_DATA_DIR.value,
             download=_DOWNLOAD.value, strategy=strategy, loop=_LOOP.value,
@@ -248,6 +238,9 @@ def main(argv):
                              + NATIVE_STDERR.text(4000))
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
         _fail(f"{type(error).__name__}: {message.strip().splitlines()[0]}", EXIT_FAILED)
+    finally:
+        if new_workdir and storage.exists(workdir) and not storage.listdir(workdir):
+            storage.remove_tree(workdir)  # a run that failed before writing leaves no trace
     if result["metrics"] is not None:
         print("\n".join(_summary(result)), flush=True)
     return 0

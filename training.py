@@ -20,7 +20,7 @@ from absl import logging
 from models import registry
 from selu_zoo import callbacks, datasets, distribute, ops, runs, storage
 from selu_zoo.datasets import tabular
-from selu_zoo.export import export_all
+from selu_zoo.export import contract, export_all
 from selu_zoo.resume import ResumeCheckpoint
 
 LOOPS = ("auto", "fit", "custom")
@@ -51,6 +51,11 @@ class ExportOptions:
       keep_versions: versions kept per model.
       serving_base_path: ``export_dir`` as TF Serving sees it (None: as it is).
       serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
+      formats: the optional formats to write (`selu_zoo.export.OPTIONAL_FORMATS`); None:
+        every one whose dependencies are installed.
+      allow_signature_change: publish even if the serving signatures differ from the newest
+        published version's (recorded in the report); otherwise that is refused before
+        training (`selu_zoo.export.contract`).
     """
 
     export_dir: str
@@ -58,6 +63,8 @@ class ExportOptions:
     keep_versions: int = 5
     serving_base_path: str | None = None
     serving_form: str = ops.DEFAULT_SERVING_FORM
+    formats: tuple | None = None
+    allow_signature_change: bool = False
 
 
 def choose_loop(loop, strategy, config):
@@ -245,14 +252,15 @@ def write_pictures(model, data, run, seed):
     return paths
 
 
-def export(model, data, options, seed=0):
+def export(model, data, options, seed=0, signature_changes=()):
     """`export_all` with train rows for calibration and test rows for verification."""
     return export_all(model, options.export_dir, options.model_name,
                       representative_data=data.take(datasets.TRAIN, CALIBRATION_EXAMPLES),
                       validation_data=data.take(datasets.TEST, VERIFICATION_EXAMPLES),
                       keep_versions=options.keep_versions,
                       serving_base_path=options.serving_base_path, seed=seed,
-                      serving_form=options.serving_form)
+                      serving_form=options.serving_form, formats=options.formats,
+                      signature_changes=signature_changes)
 
 
 def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, download=True,
@@ -293,6 +301,9 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
                  config.model, model.kind, model.count_params(), config.dataset,
                  "/".join(str(n) for n in data.info.num_examples.values()),
                  distribute.strategy_name(strategy), strategy.num_replicas_in_sync, loop)
+    changes = contract.check_compatible(
+        model, export_options.export_dir, export_options.model_name,
+        export_options.allow_signature_change) if export_options and chief else []
     if chief:
         run.begin()
     fitted = fit(model, data, config, run, strategy, loop)
@@ -302,7 +313,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     test = evaluate(model, data, config)
     artifacts = {"workdir": run.workdir, "best_checkpoint": fitted.best.filepath,
                  "tensorboard": run.logs, **write_pictures(model, data, run, config.seed)}
-    exported = export(model, data, export_options, config.seed) if export_options else None
+    exported = export(model, data, export_options, config.seed,
+                      changes) if export_options else None
     if exported is not None:
         artifacts.update(exported.files)
     metrics = {"run_id": run.run_id, "config": run.config, "model": config.model,

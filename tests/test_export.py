@@ -47,6 +47,8 @@ TRAIN = 256
 SIGNATURES = {"snn": ["serving_default"],
               "snn_rnn": ["serving_default"],
               "snn_vae": ["reconstruct", "encode", "decode", "sample", "serving_default"]}
+# ONNX has its own tests (tests/test_onnx_files.py); these exports leave it out.
+FORMATS = ("keras", "tflite")
 ASSETS = ("{}.keras", "{}.tflite", "{}.f16.tflite", "{}.int8.tflite", "report.json",
           "tf_serving_warmup_requests")
 CLI_MODELS = ("sequential", "unnamed", "two_io")
@@ -206,8 +208,8 @@ def exports(models, data, work):
         held_out = (x[TRAIN:], None if name == "snn_vae" else y[TRAIN:])
         results[name] = export.export_all(model, export_dir, name,
                                           representative_data=x[:128],
-                                          validation_data=held_out)
-    results["snn_v2"] = export.export_all(models["snn"], export_dir, "snn")
+                                          validation_data=held_out, formats=FORMATS)
+    results["snn_v2"] = export.export_all(models["snn"], export_dir, "snn", formats=FORMATS)
     return {"export_dir": export_dir, "results": results}
 
 
@@ -826,8 +828,11 @@ def test_cli_exports_generic_models_that_serve_their_keras_outputs(cli, name):
     version_dir = str(cli["export_dir"] / name / "1")
     assert summary["version"] == 1 and summary["files"]["saved_model"] == version_dir
     assert summary["kind"] == "generic"
+    # The CLI writes every format that is installed: ONNX too (the test extra has it).
     assert sorted(os.listdir(os.path.join(version_dir, "assets.extra"))) == sorted(
-        a.format(name) for a in ASSETS)
+        [a.format(name) for a in ASSETS] + [f"{name}.serving_default.onnx"])
+    assert summary["onnx"]["opset"] == 17 and summary["onnx"]["source"] == (
+        "float32 twin" if name == "two_io" else "saved_model")
     # The CLI exports the model as loaded from its .keras file: inputs named as there.
     loaded = keras.models.load_model(cli["models_dir"] / f"{name}.keras", safe_mode=True)
     names = tasks.serving_endpoints(loaded)[0].input_names

@@ -23,6 +23,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from selu_zoo.export import flags as export_flags
+
 _MODEL_PATH = flags.DEFINE_string(
     "model_path", None, "The .keras file to export (loaded with safe_mode=True after "
     "`import selu_zoo`).", required=True)
@@ -30,24 +32,14 @@ _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Serving base folder: writes <export_dir>/<model_name>/<version>/ and "
     "merges <export_dir>/models.config.", required=True)
 _MODEL_NAME = flags.DEFINE_string(
-    "model_name", None, "Model folder and TF Serving name; defaults to the .keras file "
-    "name without its extension.")
-_KEEP_VERSIONS = flags.DEFINE_integer(
-    "keep_versions", 5, "How many versions to keep; older ones are deleted, never the one "
-    "just written.", lower_bound=1)
+    "model_name", None, "Model folder and TF Serving name; defaults to the model's own name "
+    "(what the zoo's train.py calls --model, e.g. snn), not the file's.")
 _DATASET = flags.DEFINE_string(
     "dataset", None, "Dataset (as --config.dataset of train.py) whose train split calibrates "
     "int8 and whose test split verifies the exports. Without it, synthetic features are used "
     "(N(0, 1), or the input Normalization's statistics): parity only, no metrics.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "TFDS data folder for --dataset (default: TFDS's own).")
-_SERVING_FORM = flags.DEFINE_enum(
-    "serving_form", "fused", ["fused", "exact"],
-    "How the SavedModel computes SELU: 'fused' (TensorFlow's Selu kernel, stock Keras speed) "
-    "or 'exact' (selu_zoo's exact form); see selu_zoo.ops.serving_lowering.")
-_SERVING_BASE_PATH = flags.DEFINE_string(
-    "serving_base_path", None, "export_dir as the model server sees it (e.g. /models in a "
-    "container), for models.config; default: the entry's current one, or export_dir.")
 
 _EXAMPLES = {"train": 200, "test": 2000}
 
@@ -144,21 +136,22 @@ def _export():
     import keras  # noqa: PLC0415  (after flag parsing: --help stays fast)
 
     import selu_zoo  # noqa: F401,PLC0415  (registers the layers before loading)
-    from selu_zoo.export import pipeline, publish  # noqa: PLC0415
+    from selu_zoo.export import contract, pipeline, publish  # noqa: PLC0415
 
-    model_path = _MODEL_PATH.value
-    model_name = _MODEL_NAME.value or os.path.basename(model_path)[:-len(".keras")]
     try:
+        model = keras.models.load_model(_MODEL_PATH.value, safe_mode=True)
+        model_name = _MODEL_NAME.value or model.name
         publish.validate_model_name(model_name)
-        model = keras.models.load_model(model_path, safe_mode=True)
+        options = export_flags.export_options()
+        changes = contract.check_compatible(model, _EXPORT_DIR.value, model_name,
+                                            options.pop("allow_signature_change"))
         representative, validation = None, None
         if _DATASET.value:
             representative, validation = _dataset_examples(_DATASET.value, _DATA_DIR.value,
                                                            model)
         result = pipeline.export_all(
             model, _EXPORT_DIR.value, model_name, representative_data=representative,
-            validation_data=validation, keep_versions=_KEEP_VERSIONS.value,
-            serving_base_path=_SERVING_BASE_PATH.value, serving_form=_SERVING_FORM.value)
+            validation_data=validation, signature_changes=changes, **options)
     except Exception as error:  # noqa: BLE001 - the CLI reports every failure in one line
         _fail(f"{type(error).__name__}: {error}")
     report = result.report
@@ -166,7 +159,8 @@ def _export():
         "version": result.version, "files": result.files, "pruned": list(result.pruned),
         "kind": report["kind"], "saved_model": report["saved_model"],
         "tflite": {v: {k: entry[k] for k in ("metrics", "max_abs_diff_vs_keras")}
-                   for v, entry in report["tflite"].items()},
+                   for v, entry in report.get("tflite", {}).items()},
+        "onnx": report.get("onnx"),
         "keras_metrics": report["keras"]["metrics"]}, indent=2, sort_keys=True))
 
 

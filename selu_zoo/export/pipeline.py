@@ -8,6 +8,7 @@ Every version folder holds everything (`selu_zoo.export.publish` has the layout)
         <model_name>.tflite               float32, builtin ops only
         <model_name>.f16.tflite           float16 weights
         <model_name>.int8.tflite          int8 (standardization kept in float32)
+        <model_name>.<signature>.onnx     ONNX, one per signature (with the onnx extra)
         report.json                       what was checked, and each artifact's metrics
         tf_serving_warmup_requests        a few real requests TF Serving replays at load
     <export_dir>/models.config            this model's entry merged in
@@ -18,14 +19,16 @@ VAE or any plain Keras model (one ``serving_default`` endpoint).
 """
 
 import dataclasses
+import os
+import tempfile
 
 import keras
 import numpy as np
 from absl import logging
 
 from selu_zoo import ops, storage, tasks
-from selu_zoo.export import (evaluation, graph_check, publish, serving, tflite, tflite_files,
-                             verification, warmup)
+from selu_zoo.export import (evaluation, graph_check, onnx_files, publish, serving, tflite,
+                             tflite_files, verification, warmup)
 
 DEFAULT_FLOAT32_TOLERANCE = 1e-5
 REPORT_FILE = "report.json"
@@ -54,12 +57,68 @@ class ExportResult:
     report: dict
 
 
-def artifact_names(model_name):
-    """File names inside a version's ``assets.extra``: ``.keras``, TFLite files, report."""
-    names = {"keras": f"{model_name}.keras", "report": REPORT_FILE,
-             "warmup_requests": warmup.WARMUP_FILE}
-    names.update({f"tflite_{v}": model_name + suffix for v, suffix in tflite.FILE_SUFFIXES.items()})
+# Formats beside the SavedModel and its warmup requests (always written): name -> the
+# modules it needs and how to install them.
+OPTIONAL_FORMATS = {"keras": ((), ""), "tflite": (("ai_edge_litert",), "pip install ai-edge-litert"),
+                    "onnx": (onnx_files.REQUIREMENTS, onnx_files.INSTALL)}
+
+
+def available_formats():
+    """``(formats whose dependencies are installed, {missing format: install command})``."""
+    import importlib.util  # noqa: PLC0415
+
+    present, missing = [], {}
+    for name, (modules, install) in OPTIONAL_FORMATS.items():
+        if all(importlib.util.find_spec(m) is not None for m in modules):
+            present.append(name)
+        else:
+            missing[name] = install
+    return tuple(present), missing
+
+
+def artifact_names(model_name, formats=tuple(OPTIONAL_FORMATS), signatures=()):
+    """File names inside a version's ``assets.extra``, for the given formats (and, for ONNX,
+    signatures)."""
+    names = {"report": REPORT_FILE, "warmup_requests": warmup.WARMUP_FILE}
+    if "keras" in formats:
+        names["keras"] = f"{model_name}.keras"
+    if "tflite" in formats:
+        names.update({f"tflite_{v}": model_name + suffix
+                      for v, suffix in tflite.FILE_SUFFIXES.items()})
+    if "onnx" in formats:
+        names.update({f"onnx_{s}": onnx_files.file_name(model_name, s) for s in signatures})
     return names
+
+
+def _write_onnx(model, model_name, staging, extras, names, endpoints, inputs, served,
+                tolerance, serving_form):
+    """Converts the served SavedModel's signatures to ONNX in ``extras``; returns the report
+    entry (opset, files, parity against the SavedModel, Selu nodes checked).
+
+    A mixed-precision model is converted from the SavedModel of its float32 twin (as TFLite
+    is: ONNX Runtime has no mixed bfloat16 kernels) and checked against that.
+    """
+    signatures = [e.name for e in endpoints]
+    inputs = {s: inputs[s] for s in signatures}
+    twin = tflite_files.float32_twin(model)
+    with tempfile.TemporaryDirectory() as local:
+        source = staging
+        if twin is not model or not storage.is_local(staging):  # the converter is another
+            source = os.path.join(local, "saved_model")          # process: a local copy
+            serving.write_saved_model(twin, source, endpoints=tasks.serving_endpoints(twin),
+                                      serving_form=serving_form)
+            served = verification.outputs_of(verification.saved_model_runner(source), inputs)
+        paths = onnx_files.convert(source, local, model_name, signatures)
+        selu_nodes = {s: onnx_files.check_selu_constants(p) for s, p in paths.items()}
+        outputs = verification.outputs_of(onnx_files.runner(paths), inputs)
+        parity = verification.check_parity("the ONNX files", outputs,
+                                           {s: served[s] for s in signatures}, tolerance)
+        for signature, path in paths.items():
+            with open(path, "rb") as f:
+                storage.atomic_write(storage.join(extras, names[f"onnx_{signature}"]), f.read())
+    return {"opset": onnx_files.OPSET, "max_abs_diff": parity, "selu_nodes": selu_nodes,
+            "files": {s: names[f"onnx_{s}"] for s in signatures},
+            "source": "saved_model" if twin is model else "float32 twin"}
 
 
 def _all_layers(parent):
@@ -100,7 +159,7 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
                validation_data=None, keep_versions=publish.DEFAULT_KEEP_VERSIONS,
                serving_base_path=None, float32_tolerance=DEFAULT_FLOAT32_TOLERANCE,
                max_validation_examples=2000, max_representative_examples=200, seed=0,
-               serving_form=ops.DEFAULT_SERVING_FORM):
+               serving_form=ops.DEFAULT_SERVING_FORM, formats=None, signature_changes=()):
     """Exports a model for serving, for devices and for more training, verified, at once.
 
     Every artifact is built and checked in a hidden staging folder, then the whole set is
@@ -127,6 +186,10 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
       seed: seed of synthetic features, of random endpoint inputs and of the task's metrics.
       serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`):
         ``"fused"`` (TensorFlow's Selu kernel: stock Keras serving speed) or ``"exact"``.
+      formats: the `OPTIONAL_FORMATS` to write beside the SavedModel and its warmup
+        requests; None: every one whose dependencies are installed (`available_formats`).
+      signature_changes: the differences from the newest published version's signatures
+        that the caller allowed (`selu_zoo.export.contract`), recorded in the report.
 
     Returns:
       An `ExportResult`.
@@ -139,6 +202,11 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
       storage.StorageError: if the export folder cannot be written.
     """
     publish.validate_model_name(model_name)
+    formats = available_formats()[0] if formats is None else tuple(formats)
+    unknown = sorted(set(formats) - set(OPTIONAL_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown export formats {unknown}; choose from "
+                         f"{', '.join(OPTIONAL_FORMATS)}")
     endpoints = tasks.serving_endpoints(model)
     specs = endpoints[0].input_signature
     validation = evaluation.prepare(validation_data, specs, max_validation_examples, seed,
@@ -152,7 +220,7 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
                         max_representative_examples)
     keras_run = verification.keras_runner(endpoints)
     reference = verification.outputs_of(keras_run, inputs)
-    names = artifact_names(model_name)
+    names = artifact_names(model_name, formats, [e.name for e in endpoints])
     report = {
         "model_name": model_name, "kind": getattr(model, "kind", "generic"),
         "class": type(model).__name__,
@@ -162,6 +230,8 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
                  "representative_examples": len(representative),
                  "synthetic": validation.synthetic, "labels": validation.labels is not None},
         "float32_tolerance": float32_tolerance, "serving_form": serving_form,
+        "formats": ["saved_model", "warmup_requests", *formats],
+        "signature_changes": list(signature_changes),
         "keras": {"metrics": verification.artifact_metrics(model, validation, keras_run, seed)},
     }
 
@@ -178,16 +248,23 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
             "metrics": verification.artifact_metrics(model, validation, served_run, seed),
             "non_finite_inputs": verification.non_finite_behaviour(served_run, endpoints[0])}
         storage.makedirs(extras)
-        keras_path = storage.join(extras, names["keras"])
-        with storage.reported("write", keras_path):
-            model.save(keras_path)
-        report["keras"].update(verification.verify_keras_file(model, keras_path, validation))
-        contents, report["tflite"] = tflite_files.convert_variants(
-            model, inputs=inputs, validation=validation, representative_inputs=calibration,
-            reference=reference, float32_tolerance=float32_tolerance, seed=seed)
-        for variant, content in contents.items():
-            storage.atomic_write(storage.join(extras, names[f"tflite_{variant}"]), content)
-            report["tflite"][variant]["file"] = names[f"tflite_{variant}"]
+        if "keras" in formats:
+            keras_path = storage.join(extras, names["keras"])
+            with storage.reported("write", keras_path):
+                model.save(keras_path)
+            report["keras"].update(verification.verify_keras_file(model, keras_path,
+                                                                  validation))
+        if "tflite" in formats:
+            contents, report["tflite"] = tflite_files.convert_variants(
+                model, inputs=inputs, validation=validation,
+                representative_inputs=calibration, reference=reference,
+                float32_tolerance=float32_tolerance, seed=seed)
+            for variant, content in contents.items():
+                storage.atomic_write(storage.join(extras, names[f"tflite_{variant}"]), content)
+                report["tflite"][variant]["file"] = names[f"tflite_{variant}"]
+        if "onnx" in formats:
+            report["onnx"] = _write_onnx(model, model_name, staging, extras, names, endpoints,
+                                         inputs, served, float32_tolerance, serving_form)
         requests = _head(inputs, WARMUP_EXAMPLES)
         if endpoints[0].name != tasks.SERVING_DEFAULT:  # its alias is a signature too
             requests[tasks.SERVING_DEFAULT] = requests[endpoints[0].name]

@@ -1,0 +1,90 @@
+"""ONNX exports of the four zoo models: converted from the served SavedModel, run in
+onnxruntime against the SavedModel, SELU constants checked (tf2onnx + onnxruntime, real)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import onnx
+import pytest
+import tensorflow as tf
+
+from models import MODEL_NAMES, build_model
+from selu_zoo.constants import ALPHA, SCALE
+from selu_zoo.export import export_all, onnx_files, pipeline
+from test_models_every_backend import zoo_config, zoo_data, zoo_info
+
+SIGNATURES = {"snn": ["serving_default"], "snn_rnn": ["serving_default"],
+              "snn_cnn": ["serving_default"],
+              "snn_vae": ["reconstruct", "encode", "decode", "sample"]}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every zoo model exported with ONNX only (beside the SavedModel): name -> result."""
+    export_dir = str(tmp_path_factory.mktemp("exports"))
+    results = {}
+    for name in MODEL_NAMES:
+        keras.utils.set_random_seed(0)
+        x, y = zoo_data(name)
+        model = build_model(zoo_config(name), zoo_info(x, y))
+        results[name] = export_all(model, export_dir, name, validation_data=(x, y),
+                                   formats=("onnx",))
+    return results
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_signature_runs_in_onnxruntime_as_the_saved_model_does(exported, name):
+    result = exported[name]
+    report = json.loads(open(result.files["report"]).read())
+    assert report["onnx"]["opset"] == onnx_files.OPSET == 17
+    assert sorted(report["onnx"]["files"]) == sorted(SIGNATURES[name])
+    served = tf.saved_model.load(result.version_dir)
+    run = onnx_files.runner({s: result.files[f"onnx_{s}"] for s in SIGNATURES[name]})
+    rng = np.random.default_rng(1)
+    for signature in SIGNATURES[name]:
+        specs = served.signatures[signature].structured_input_signature[1]
+        inputs = {k: rng.random([5, *spec.shape[1:]]).astype(spec.dtype.as_numpy_dtype)
+                  for k, spec in specs.items()}
+        expected = {k: v.numpy() for k, v in served.signatures[signature](
+            **{k: tf.constant(v) for k, v in inputs.items()}).items()}
+        got = run(signature, inputs)
+        assert sorted(got) == sorted(expected), signature
+        for output, value in expected.items():
+            bound = 1e-5 * max(1.0, float(np.abs(value).max()))
+            assert np.abs(got[output] - value).max() <= bound, (signature, output)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_selu_node_carries_the_papers_constants(exported, name):
+    for signature in SIGNATURES[name]:
+        path = exported[name].files[f"onnx_{signature}"]
+        constants = onnx_files.selu_constants(path)
+        assert constants, f"{signature}: no Selu node"
+        assert set(constants) == {(float(np.float32(ALPHA)), float(np.float32(SCALE)))}
+
+
+def test_a_selu_node_with_wrong_constants_is_refused(exported, tmp_path):
+    model = onnx.load(exported["snn"].files["onnx_serving_default"])
+    node = next(n for n in model.graph.node if n.op_type == "Selu")
+    node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
+    path = str(tmp_path / "wrong.onnx")
+    onnx.save(model, path)
+    with pytest.raises(onnx_files.OnnxExportError, match=r"wrong.onnx has Selu nodes"):
+        onnx_files.check_selu_constants(path)
+
+
+def test_only_the_requested_formats_are_written(exported):
+    extras = os.path.dirname(exported["snn"].files["report"])
+    assert sorted(os.listdir(extras)) == ["report.json", "snn.serving_default.onnx",
+                                          "tf_serving_warmup_requests"]
+
+
+def test_a_format_whose_dependencies_are_missing_is_named_with_its_install_command(
+        monkeypatch):
+    monkeypatch.setitem(pipeline.OPTIONAL_FORMATS, "onnx",
+                        (("selu_zoo_no_such_module",), onnx_files.INSTALL))
+    present, missing = pipeline.available_formats()
+    assert "onnx" not in present and missing == {"onnx": "pip install 'selu_zoo[onnx]'"}
+    assert {"keras", "tflite"} <= set(present)
