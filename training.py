@@ -310,6 +310,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     if not chief:
         return {"metrics": None, "artifacts": {}}
     model = keras.models.load_model(fitted.best.filepath)
+    # steps_per_execution fits this run's data; the exported model fine-tunes on other data.
+    model.compile(optimizer=model.optimizer, jit_compile=config.jit_compile)
     test = evaluate(model, data, config)
     artifacts = {"workdir": run.workdir, "best_checkpoint": fitted.best.filepath,
                  "tensorboard": run.logs, **write_pictures(model, data, run, config.seed)}
