@@ -1,5 +1,7 @@
 """Tests of selu_zoo.datasets.tabular: a user's CSV and .npz files as TFDS datasets."""
 
+import bz2
+import gzip
 import io
 import os
 
@@ -356,7 +358,7 @@ BAD_FILES = {
     "float32 overflow": ("a,b,y\n1,2,0\n1e39,2,1\n", {},
                          ["line 3, column 'a' (index 0)", "not a finite float32 number"]),
     "missing value": ("a,b,y\n1,2,0\n1,NA,1\n", {},
-                      ["line 3, column 'b' (index 1)", "missing value 'NA'", "missing='mean'"]),
+                      ["line 3, column 'b' (index 1)", "missing value 'NA'", "config.missing_values='mean'"]),
     "missing label": ("a,b,y\n1,2,0\n1,2,\n", {},
                       ["line 3, column 'y' (index 2)", "missing label"]),
     "label name not there": ("a,b,y\n1,2,0\n", {"label_column": "class"},
@@ -424,3 +426,32 @@ def test_missing_file_and_split_column_with_three_files(tmp_path):
     path = _write(tmp_path / "a.csv", _classes_csv(3))
     with pytest.raises(ValueError, match="split_column does not apply"):
         tabular.prepare_csv([path] * 3, CsvOptions(split_column="cls"), str(tmp_path / "t"))
+
+
+_PLAIN = "a,b,kind\n" + "".join(f"{i * 0.5},\"{-i}\",{'xyz'[i % 3]}\n" for i in range(30))
+
+
+@pytest.mark.parametrize("name,encode", [
+    ("semicolon.csv", lambda text: text.replace(",", ";").encode()),
+    ("tab.tsv", lambda text: text.replace(",", "\t").encode()),
+    ("pipe.csv", lambda text: text.replace(",", "|").encode()),
+    ("bom_crlf_blank.csv", lambda text: ("\ufeff" + text.replace("\n", "\r\n\r\n")).encode()),
+    ("data.csv.gz", lambda text: gzip.compress(text.encode())),
+    ("data.csv.bz2", lambda text: bz2.compress(text.replace(",", ";").encode())),
+])
+def test_separators_compression_bom_and_blank_lines_read_as_the_plain_file(tmp_path, name,
+                                                                            encode):
+    """The separator is detected (, ; tab |), .gz and .bz2 are read by their extension."""
+    (tmp_path / "plain").mkdir()
+    expected = _by_line(_prepare(tmp_path / "plain", _PLAIN, label_column="kind"))
+    path = tmp_path / name
+    path.write_bytes(encode(_PLAIN))
+    builder = tabular.prepare_csv(str(path), CsvOptions(label_column="kind"),
+                                  data_dir=str(tmp_path / "tfds"))
+    got = _by_line(builder)
+    assert len(got) == len(expected) == 30
+    # In file order (blank lines shift the line numbers): the same split, features and label.
+    for (e_split, e_features, e_label), (g_split, g_features, g_label) in zip(
+            (expected[k] for k in sorted(expected)), (got[k] for k in sorted(got))):
+        np.testing.assert_array_equal(g_features, e_features)
+        assert (g_split, g_label) == (e_split, e_label)

@@ -229,8 +229,9 @@ class CsvSource:
                 if self.options.missing == "error":
                     raise spec.CsvError(
                         f"{self.at(line, j)}: missing value {reading.quoted(text)}; set "
-                        f"missing='mean' to impute missing features with their train-split "
-                        f"mean, or exclude the column")
+                        f"config.missing_values='mean' (--config.missing_values=mean) to "
+                        f"impute missing features with their train-split mean, or exclude "
+                        f"the column (config.exclude_columns)")
                 value = math.nan
             values.append(value)
         return values

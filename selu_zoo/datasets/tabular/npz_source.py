@@ -125,8 +125,9 @@ class NpzSource:
                 raise spec.CsvError(f"{self.feature_at(start + row, position)}: "
                                     f"{x[row, position]} is not {reading.not_a_number_kind('inf')}")
             raise spec.CsvError(f"{self.feature_at(start + row, position)}: missing value (NaN); "
-                                f"set missing='mean' to impute missing features with their "
-                                f"train-split mean")
+                                f"set config.missing_values='mean' "
+                                f"(--config.missing_values=mean) to impute missing features "
+                                f"with their train-split mean")
 
 
 def _label_texts(y: np.ndarray) -> list[str]:

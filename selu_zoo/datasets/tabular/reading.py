@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import hashlib
 import io
 from typing import Iterator
@@ -60,20 +62,51 @@ def file_sha256(path: str) -> str:
     return hasher.hexdigest()
 
 
+_DECOMPRESSORS = {".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+                  ".bz2": lambda raw: bz2.BZ2File(raw, mode="rb")}
+
+
+def _decompressed(path, raw):
+    """``raw`` (a binary stream of ``path``), decompressed when the name ends in .gz or .bz2."""
+    for suffix, opener in _DECOMPRESSORS.items():
+        if path.lower().endswith(suffix):
+            return opener(raw)
+    return raw
+
+
+def detect_delimiter(path: str) -> str:
+    """The one of `spec.DELIMITERS` the first non-blank line has most of outside quotes
+    (``,`` when it has none)."""
+    with storage.reported("read", path), _decompressed(
+            path, tf.io.gfile.GFile(path, "rb")) as raw:
+        line = b""
+        while not line.strip():
+            line = raw.readline()
+            if not line:
+                break
+    unquoted = line.decode("utf-8-sig", errors="replace").split('"')[::2]
+    counts = {d: sum(part.count(d) for part in unquoted) for d in spec.DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def read_records(path: str, delimiter: str, digest: str | None = None
                  ) -> Iterator[tuple[int, list[str]]]:
-    """Yields ``(line, fields)`` for each non-blank record of a CSV file.
+    """Yields ``(line, fields)`` for each non-blank record of a CSV file (``.gz`` and ``.bz2``
+    files are decompressed as they are read).
 
     Args:
       path: The file.
-      delimiter: Field separator.
+      delimiter: Field separator, or ``"auto"`` (`detect_delimiter`).
       digest: Expected SHA-256 of the whole file, checked once it has all been read.
 
     Raises:
       spec.CsvError: If the file is not UTF-8, not valid CSV, or (with ``digest``) changed.
     """
+    if delimiter == "auto":
+        delimiter = detect_delimiter(path)
     hasher = hashlib.sha256()
-    raw = _HashingReader(tf.io.gfile.GFile(path, "rb"), hasher)
+    raw = _decompressed(path, _HashingReader(tf.io.gfile.GFile(path, "rb"), hasher))
     with storage.reported("read", path), io.TextIOWrapper(
             io.BufferedReader(raw, READ_CHUNK), encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text, delimiter=delimiter)
@@ -92,7 +125,8 @@ def read_records(path: str, delimiter: str, digest: str | None = None
 
 def _undecodable_line(path: str) -> int | str:
     """The first physical line that is not UTF-8 (the decoder fails on whole chunks)."""
-    with storage.reported("read", path), tf.io.gfile.GFile(path, "rb") as f:
+    with storage.reported("read", path), _decompressed(
+            path, tf.io.gfile.GFile(path, "rb")) as f:
         for number, line in enumerate(f, start=1):
             try:
                 line.decode("utf-8")

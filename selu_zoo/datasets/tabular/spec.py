@@ -17,6 +17,10 @@ CSV_PREFIX = "csv:"
 NPZ_PREFIX = "npz:"
 
 
+# The field separators `CsvOptions(delimiter="auto")` chooses from.
+DELIMITERS = (",", ";", "\t", "|")
+
+
 class CsvError(ValueError):
     """A tabular file cannot be used; the message is one line naming file, column and row."""
 
@@ -52,7 +56,8 @@ class CsvOptions:
       missing: ``"error"`` (a missing feature value is a `CsvError`) or ``"mean"`` (it is
         replaced by the feature's train-split mean). A missing label is always an error.
       split_seed: Seed of the 60/20/20 split of a single file, in [0, 2**32).
-      delimiter: The one-character field separator.
+      delimiter: The one-character field separator, or ``"auto"``: the one of
+        `DELIMITERS` that the first line has most of (outside quotes), else ``,``.
 
     Raises:
       ValueError: From the constructor, naming the option, if a value is not allowed.
@@ -65,7 +70,7 @@ class CsvOptions:
     split_column: str | int | None = None
     missing: str = "error"
     split_seed: int = builders.SPLIT_SEED
-    delimiter: str = ","
+    delimiter: str = "auto"
 
     def __post_init__(self):
         _check_column_option("label_column", self.label_column)
@@ -97,8 +102,9 @@ class CsvOptions:
         if not _is_index(self.split_seed) or not 0 <= self.split_seed < 2**32:
             raise ValueError(f"split_seed={self.split_seed!r} is not valid: use an integer "
                              f"in [0, 2**32)")
-        if (not isinstance(self.delimiter, str) or len(self.delimiter) != 1
-                or self.delimiter in "\"\r\n"):
+        if self.delimiter != "auto" and (not isinstance(self.delimiter, str)
+                                         or len(self.delimiter) != 1
+                                         or self.delimiter in "\"\r\n"):
             raise ValueError(f"delimiter={self.delimiter!r} is not valid: use one character "
                              f"other than a quote or a line break")
 
