@@ -6,27 +6,16 @@ Where versions go and how they are published is `selu_zoo.export.publish`.
 import contextlib
 import logging
 import os
-import re
 
 import keras
 import tensorflow as tf
 
 from selu_zoo import ops, tasks
 
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
-
 
 def save_options():
     """SaveOptions for serving: custom gradients (XLA-compiled in selu_zoo.ops) stay out."""
     return tf.saved_model.SaveOptions(experimental_custom_gradients=False)
-
-
-def validate_model_name(name):
-    """Returns ``name`` if it can be a folder and a TF Serving model name; raises otherwise."""
-    if not isinstance(name, str) or not _MODEL_NAME.match(name) or name.isdigit():
-        raise ValueError(f"model_name must be letters, digits, '_', '.' or '-', start with a "
-                         f"letter or digit and not be all digits, got {name!r}")
-    return name
 
 
 def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False,
