@@ -180,9 +180,10 @@ def _summary(result):
     metrics = result["metrics"]
     test = ", ".join(f"{name} {value:.4f}" for name, value in metrics["test"].items())
     version = metrics["exported_version"]
+    exported = "already exported" if result.get("finished") else "exported"
     lines = [f"{metrics['model']} on {metrics['dataset']}: test {test} (best epoch "
              f"{metrics['best_epoch']}, {metrics['wall_time_s']:.0f} s"
-             + (f", exported as version {version})" if version else ")")]
+             + (f", {exported} as version {version})" if version else ")")]
     lines += [f"  {name:<16} {path}" for name, path in result["artifacts"].items()]
     return lines
 

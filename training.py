@@ -263,6 +263,29 @@ def export(model, data, options, seed=0, signature_changes=()):
                       signature_changes=signature_changes)
 
 
+def finished_run(run, config, export_options):
+    """The result of ``run`` if it already trained ``config.epochs`` epochs and published
+    what ``export_options`` asks for (or nothing was asked); None when there is work left.
+
+    A strategy or device change is not a new run: the same config finds the same result.
+    """
+    if not storage.exists(run.metrics_path):
+        return None
+    metrics = storage.read_json(run.metrics_path, fix="delete it, or pass --restart")
+    done = (metrics.get("run_id") == run.run_id
+            and len(metrics.get("history", {}).get("loss", [])) >= config.epochs)
+    published = export_options is None or (
+        metrics.get("exported_version") is not None
+        and metrics.get("export_name") == export_options.model_name)
+    if not (done and published):
+        return None
+    where = (f"; its model is version {metrics['exported_version']} of "
+             f"{metrics['export_name']}" if export_options else "")
+    logging.info("%s holds a finished run of these %d epochs%s; nothing to train or publish "
+                 "(pass --restart to train again)", run.workdir, config.epochs, where)
+    return {"metrics": metrics, "artifacts": metrics.get("artifacts", {}), "finished": True}
+
+
 def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, download=True,
                        strategy=None, loop="auto", restart=False):
     """Trains ``config.model`` as ``config`` says, evaluates its best checkpoint, exports it.
@@ -280,7 +303,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     Returns:
       ``{"metrics": ..., "artifacts": {name: path}}`` (the content of ``metrics.json`` and
       where everything is); ``{"metrics": None, "artifacts": {}}`` on workers of a cluster
-      other than the chief.
+      other than the chief. A run that had finished already (`finished_run`) returns its
+      result with ``"finished": True``, training and publishing nothing.
 
     Raises:
       ValueError: for a config that does not fit the data, or a workdir of another run.
@@ -290,6 +314,9 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     loop, chief = choose_loop(loop, strategy, config), distribute.is_chief(strategy)
     distribute.per_replica_batch_size(strategy, config.batch_size)
     run = runs.open_run(workdir, config, restart=restart and chief)
+    finished = finished_run(run, config, export_options)
+    if finished is not None:
+        return finished
     data = distribute.chief_first(strategy, lambda: open_data(config, data_dir, download))
     keras.utils.set_random_seed(config.seed)  # after the data: preparing it draws numbers too
     with strategy.scope():
@@ -329,6 +356,7 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
                "strategy": distribute.strategy_name(strategy),
                "replicas": strategy.num_replicas_in_sync, "loop": loop,
                "exported_version": None if exported is None else exported.version,
+               "export_name": None if exported is None else export_options.model_name,
                "label_names": data.info.label_names, "artifacts": artifacts}
     artifacts["metrics"] = run.write_metrics(metrics)
     return {"metrics": metrics, "artifacts": artifacts}

@@ -191,3 +191,22 @@ def test_a_resumed_run_ends_bit_identical_to_the_uninterrupted_one(tmp_path, dat
         np.testing.assert_array_equal(got[name], value, err_msg=name)
     history = json.loads(open(os.path.join(whole, "metrics.json")).read())["history"]
     assert resumed["history"]["loss"] == history["loss"]
+
+
+def test_rerunning_a_finished_run_trains_and_publishes_nothing(tmp_path, data_dir):
+    config = config_of("snn", dataset="iris")
+    options = training.ExportOptions(str(tmp_path / "exports"), "iris_snn", formats=())
+    first = training.train_and_evaluate(config, str(tmp_path / "work"), data_dir=data_dir,
+                                        export_options=options)
+    assert first["metrics"]["exported_version"] == 1 and "finished" not in first
+    again = training.train_and_evaluate(config, str(tmp_path / "work"), data_dir=data_dir,
+                                        export_options=options)
+    assert again["finished"]
+    for key in ("run_id", "test", "history", "exported_version", "export_name"):
+        assert again["metrics"][key] == first["metrics"][key], key
+    assert sorted(os.listdir(tmp_path / "exports" / "iris_snn")) == ["1"]
+    # More epochs, or an export under another name, is work left: it trains or publishes.
+    renamed = training.ExportOptions(str(tmp_path / "exports"), "iris_snn_2", formats=())
+    other = training.train_and_evaluate(config, str(tmp_path / "work"), data_dir=data_dir,
+                                        export_options=renamed)
+    assert "finished" not in other and other["metrics"]["exported_version"] == 1

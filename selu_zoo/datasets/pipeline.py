@@ -225,6 +225,8 @@ class Dataset:
         (``keras.utils.set_random_seed``) fails in ``tf.data``'s seed handling. The passes
         are chained by `tf.data.Dataset.choose_from_datasets`, flat however many epochs.
         """
+        if not epochs:  # a run resumed after its last epoch
+            return examples.take(0).batch(batch_size)
         buffer = self._shuffle_buffer(split)
         passes = [examples.shuffle(buffer, seed=seed * _EPOCH_SEEDS + epoch,
                                    reshuffle_each_iteration=False).batch(
