@@ -21,10 +21,12 @@ from absl import app, flags, logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import (  # noqa: E402
-    csv_end_to_end, data_pipeline, dropout_op, harness, inference, selu_op, serving, training)
+    backends, csv_end_to_end, data_pipeline, dropout_op, harness, inference, selu_op, serving,
+    training)
 
 GROUPS = {"selu": selu_op, "dropout": dropout_op, "training": training, "inference": inference,
-          "serving": serving, "data_pipeline": data_pipeline, "csv_end_to_end": csv_end_to_end}
+          "serving": serving, "data_pipeline": data_pipeline, "csv_end_to_end": csv_end_to_end,
+          "backends": backends}
 
 QUICK = harness.Settings(repeats=3, warmup=1, min_sample_s=0.05, budget_s=2.0, mode="quick")
 FULL = harness.Settings(repeats=15, warmup=3, min_sample_s=0.3, budget_s=30.0, mode="full")

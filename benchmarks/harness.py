@@ -131,7 +131,11 @@ def measure(comparison, settings):
 
 
 def run_group(name, module, settings, **build_kwargs):
-    """Builds and measures one group; returns its JSON-ready result (possibly skipped)."""
+    """Builds and measures one group; returns its JSON-ready result (possibly skipped).
+
+    ``module.build`` returns `Comparison`s to measure here, or `measure`'s results (dicts)
+    that it measured elsewhere.
+    """
     result = {
         "schema_version": SCHEMA_VERSION,
         "group": name,
@@ -151,8 +155,11 @@ def run_group(name, module, settings, **build_kwargs):
         return result
     result["comparisons"] = []
     for comparison in comparisons:
-        logging.info("measuring %s / %s", name, comparison.name)
-        measured = measure(comparison, settings)
+        # A dict is a comparison measured already (in a child process, e.g. another backend).
+        measured = comparison if isinstance(comparison, dict) else None
+        if measured is None:
+            logging.info("measuring %s / %s", name, comparison.name)
+            measured = measure(comparison, settings)
         result["comparisons"].append(measured)
         for entry in measured["candidates"]:
             logging.info("  %-40s %10.3f ms  %s", entry["name"], entry["median_s"] * 1e3,
