@@ -443,9 +443,29 @@ def test_the_serving_base_path_is_kept_per_model(tmp_path):
     assert entries["a"].base_path == "/models/a"
     assert entries["b"].base_path == os.path.abspath(export_dir) + "/b"
     publish.publish(export_dir, "a", _writer("a3", "a"), serving_base_path="/srv")
+    entries = _entries(export_dir)  # b lives in export_dir too: it moves with it
+    assert (entries["a"].base_path, entries["b"].base_path) == ("/srv/a", "/srv/b")
+
+
+def test_a_serving_base_path_makes_every_entry_valid_inside_the_container(tmp_path):
+    """The README's every-model recipe: models exported without a serving base path, then one
+    with ``/models``; mounting export_dir at /models, every base_path is a real folder."""
+    export_dir = str(tmp_path / "saved_models")
+    for name in ("snn", "snn_vae"):
+        publish.publish(export_dir, name, _writer(name, name))
+    # another model, whose entry was written by hand and points elsewhere
+    elsewhere = 'model_config_list { config { name: "other" base_path: "/data/other" } }'
+    config = models_config.check_models_config(export_dir)
+    text_format.Merge(elsewhere, config)
+    storage.atomic_write(os.path.join(export_dir, "models.config"),
+                         text_format.MessageToString(config).encode())
+    publish.publish(export_dir, "snn_rnn", _writer("rnn", "snn_rnn"), serving_base_path="/models")
     entries = _entries(export_dir)
-    assert (entries["a"].base_path, entries["b"].base_path) == (
-        "/srv/a", os.path.abspath(export_dir) + "/b")
+    assert sorted(entries) == ["other", "snn", "snn_rnn", "snn_vae"]
+    assert entries["other"].base_path == "/data/other"  # not in export_dir: untouched
+    for name in ("snn", "snn_vae", "snn_rnn"):
+        mounted = entries[name].base_path.replace("/models", export_dir, 1)
+        assert entries[name].base_path == f"/models/{name}" and os.path.isdir(mounted)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -133,24 +133,29 @@ def merged(config, export_dir, model_name, serving_base_path=None):
 
     A new entry gets ``base_path = (serving_base_path or the absolute export_dir) + "/" +
     model_name`` and ``model_platform: "tensorflow"``. An existing entry keeps every field;
-    its ``base_path`` changes only when ``serving_base_path`` is given. Other entries are
-    untouched.
+    its ``base_path`` changes only when ``serving_base_path`` is given. With
+    ``serving_base_path``, every other entry whose ``base_path`` lies in ``export_dir`` as
+    this machine sees it is moved under ``serving_base_path`` too, so that one server (a
+    container mounting ``export_dir`` there) finds every model of the file; entries that
+    point elsewhere, and every other field, are untouched.
 
     Returns:
       Whether ``config`` changed.
     """
-    entry = model_entry(config, model_name)
-    if entry is None:
+    before = config.SerializeToString()
+    if model_entry(config, model_name) is None:
         config.model_config_list.config.add(
             name=model_name, base_path=_base_path(export_dir, model_name, serving_base_path),
             model_platform="tensorflow")
-        return True
     if serving_base_path:
-        base_path = _base_path(export_dir, model_name, serving_base_path)
-        if entry.base_path != base_path:
-            entry.base_path = base_path
-            return True
-    return False
+        here = _base_path(export_dir, "", None)  # "<absolute export_dir>/"
+        for entry in config.model_config_list.config:
+            if entry.name == model_name:
+                entry.base_path = _base_path(export_dir, model_name, serving_base_path)
+            elif entry.base_path.startswith(here):
+                entry.base_path = _base_path(export_dir, entry.base_path[len(here):],
+                                             serving_base_path)
+    return config.SerializeToString() != before
 
 
 def merge_model_entry(export_dir, model_name, serving_base_path=None):
