@@ -1,4 +1,5 @@
-"""Plain numbers of the exact SELU, shared by every backend's implementation."""
+"""Plain numbers of the exact SELU, and its polynomial, shared by every backend's
+implementation."""
 
 import math
 
@@ -21,3 +22,12 @@ SA_EXPM1_OVER_X = tuple(SCALE_ALPHA * c for c in (
 # -128 < x <= -shift, and rounds by at most 2**-25 for |x| < shift: a 3e-8 relative error.
 DERIVATIVE_SHIFT = 73955 / 2**17  # 0.5642318725585938
 DERIVATIVE_FACTOR = SCALE_ALPHA * math.exp(-DERIVATIVE_SHIFT)
+
+
+def horner(x, coefficients):
+    """``sum(c[i] * x**i)`` by Horner's rule, for a tensor of any backend; each Python float
+    constant is rounded once, to x's dtype."""
+    p = coefficients[-1] * x + coefficients[-2]
+    for c in coefficients[-3::-1]:
+        p = p * x + c
+    return p

@@ -15,7 +15,7 @@ from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
 from selu_zoo.ops import masks
 from selu_zoo.ops.coefficients import (
-    DERIVATIVE_FACTOR, DERIVATIVE_SHIFT, NEAR_ZERO_LIMIT, SA_EXPM1_OVER_X)
+    DERIVATIVE_FACTOR, DERIVATIVE_SHIFT, NEAR_ZERO_LIMIT, SA_EXPM1_OVER_X, horner)
 
 _HALF_DTYPES = ("float16", "bfloat16")
 
@@ -33,13 +33,6 @@ def _compute_dtype(dtype):
     return "float32" if dtype in _HALF_DTYPES else dtype
 
 
-def _horner(x, coefficients):
-    p = ops.cast(coefficients[-1], x.dtype)
-    for c in coefficients[-2::-1]:
-        p = p * x + ops.cast(c, x.dtype)
-    return p
-
-
 def _negative_part(x):
     # min(x, 0); keras.ops.minimum returns float32 for float64 inputs on torch (Keras 3.15).
     return ops.where(x < 0, x, ops.zeros_like(x))
@@ -51,7 +44,7 @@ def _selu_math(x, dtype):
     if dtype == "float64":
         negative = SCALE_ALPHA * ops.expm1(negative_part)
     else:
-        near_zero = negative_part * _horner(negative_part, SA_EXPM1_OVER_X)
+        near_zero = negative_part * horner(negative_part, SA_EXPM1_OVER_X)
         negative = ops.where(negative_part > NEAR_ZERO_LIMIT, near_zero,
                              SCALE_ALPHA * (ops.exp(negative_part) - 1))
     return ops.where(x > 0, SCALE * x, negative)

@@ -56,7 +56,7 @@ from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
 from selu_zoo.ops import masks
 from selu_zoo.ops.coefficients import (
-    DERIVATIVE_FACTOR, DERIVATIVE_SHIFT, NEAR_ZERO_LIMIT, SA_EXPM1_OVER_X)
+    DERIVATIVE_FACTOR, DERIVATIVE_SHIFT, NEAR_ZERO_LIMIT, SA_EXPM1_OVER_X, horner)
 
 __all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "selu_alpha_dropout",
            "tflite_lowering", "serving_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]
@@ -84,14 +84,6 @@ def _as_floating(x, what="x"):
     return x
 
 
-def _horner(x, coefficients):
-    """``sum(c[i] * x**i)`` by Horner's rule, constants in x's dtype."""
-    p = tf.constant(coefficients[-1], x.dtype)
-    for c in coefficients[-2::-1]:
-        p = p * x + tf.constant(c, x.dtype)
-    return p
-
-
 def _selu_math(x):
     """SELU of ``x`` in x's own dtype (no casting); forward only, never differentiated.
 
@@ -105,7 +97,7 @@ def _selu_math(x):
         negative = tf.constant(SCALE_ALPHA, x.dtype) * tf.math.expm1(x)
         return tf.where(x > 0, tf.constant(SCALE, x.dtype) * x, negative)
     near_zero = tf.logical_and(x > NEAR_ZERO_LIMIT, x < 0)
-    return tf.where(near_zero, x * _horner(x, SA_EXPM1_OVER_X), tf.nn.selu(x))
+    return tf.where(near_zero, x * horner(x, SA_EXPM1_OVER_X), tf.nn.selu(x))
 
 
 def _scaled_exp(x, factor=1.0):
@@ -493,7 +485,7 @@ def _selu_and_exp(x):
     if dtype == tf.float64:
         negative = tf.constant(SCALE_ALPHA, dtype) * tf.math.expm1(m)
     else:
-        p = _horner(m, tuple(SCALE_ALPHA * c for c in _EXPM1_OVER_X))
+        p = horner(m, tuple(SCALE_ALPHA * c for c in _EXPM1_OVER_X))
         negative = tf.where(m > _POLY_LIMIT, m * p, tf.constant(SCALE_ALPHA, dtype) * (e - 1))
     return tf.where(x > 0, tf.constant(SCALE, dtype) * x, negative), e
 
