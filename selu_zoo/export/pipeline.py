@@ -59,7 +59,7 @@ class ExportResult:
 
 # Formats beside the SavedModel and its warmup requests (always written): name -> the
 # modules it needs and how to install them.
-OPTIONAL_FORMATS = {"keras": ((), ""), "tflite": (("ai_edge_litert",), "pip install ai-edge-litert"),
+OPTIONAL_FORMATS = {"keras": ((), ""), "tflite": ((), ""),  # TensorFlow converts and checks
                     "onnx": (onnx_files.REQUIREMENTS, onnx_files.INSTALL)}
 
 
