@@ -44,5 +44,6 @@ else:
         alpha_dropout, selu, selu_alpha_dropout, selu_dense, selu_derivative)
 
 __all__ = ["selu", "selu_derivative", "selu_dense", "alpha_dropout", "selu_alpha_dropout",
-           "alpha_dropout_keep_probability", "validate_noise_shape", "serving_lowering",
-           "tflite_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]
+           "alpha_dropout_keep_probability", "validate_noise_shape"]
+if keras.backend.backend() == "tensorflow":
+    __all__ += ["serving_lowering", "tflite_lowering", "SERVING_FORMS", "DEFAULT_SERVING_FORM"]

@@ -7,6 +7,8 @@ file, so a loaded model still knows its loss, its endpoints and its metrics.
 for models that are not tasks).
 """
 
+import importlib
+
 from selu_zoo.tasks.base import SERVING_DEFAULT
 from selu_zoo.tasks.base import Task
 from selu_zoo.tasks.base import is_self_normalizing
@@ -19,11 +21,11 @@ _SERVING = ("Endpoint", "generic_endpoints", "serving_endpoints")
 
 
 def __getattr__(name):
-    """The serving names (TensorFlow), imported when first used: only exports need them."""
-    if name in _SERVING:
-        from selu_zoo.tasks import endpoints  # noqa: PLC0415
-
-        return getattr(endpoints, name)
+    """The serving names and module (TensorFlow), imported when first used: only exports need
+    them."""
+    if name in _SERVING or name == "endpoints":
+        endpoints = importlib.import_module("selu_zoo.tasks.endpoints")
+        return endpoints if name == "endpoints" else getattr(endpoints, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Classifier", "Endpoint", "Regressor", "SERVING_DEFAULT", "Task", "VAE",
