@@ -14,7 +14,6 @@ converts in a child process (tf2onnx's command line, once per signature, in one 
 process), so the exporting process keeps its own logging and TensorFlow state.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -32,11 +31,6 @@ _DEFAULTS = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421
 
 class OnnxExportError(RuntimeError):
     """An ONNX file could not be converted, or its SELU constants are wrong."""
-
-
-def available():
-    """Whether tf2onnx and onnxruntime are installed."""
-    return all(importlib.util.find_spec(name) is not None for name in REQUIREMENTS)
 
 
 def file_name(model_name, signature):

@@ -19,6 +19,7 @@ VAE or any plain Keras model (one ``serving_default`` endpoint).
 """
 
 import dataclasses
+import importlib.util
 import os
 import tempfile
 
@@ -65,8 +66,6 @@ OPTIONAL_FORMATS = {"keras": ((), ""), "tflite": ((), ""),  # TensorFlow convert
 
 def available_formats():
     """``(formats whose dependencies are installed, {missing format: install command})``."""
-    import importlib.util  # noqa: PLC0415
-
     present, missing = [], {}
     for name, (modules, install) in OPTIONAL_FORMATS.items():
         if all(importlib.util.find_spec(m) is not None for m in modules):
