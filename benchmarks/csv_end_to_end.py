@@ -14,6 +14,7 @@ process, import to exit, 2 epochs, run interleaved with the other (`benchmarks.h
 Each run's test accuracy is recorded in the comparison's params (``test_accuracy``).
 """
 
+import itertools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def build(settings, rows=None):
     directory = tempfile.mkdtemp(prefix="csv_end_to_end_")
     csv_path = write_csv(os.path.join(directory, "data.csv"), rows)
     accuracy = {"plain Keras": [], "selu_zoo train.py": []}
-    runs = iter(range(10**6))
+    runs = itertools.count()
 
     def plain():
         out = _run([os.path.join(_ROOT, "benchmarks", "plain_keras_csv.py"), csv_path,
