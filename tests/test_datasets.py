@@ -228,8 +228,9 @@ def test_adding_problem_longer_config(tmp_path, no_network):
 
 
 def _assert_same_examples(source, split):
-    expected = _epoch(source.builder.as_dataset(
-        split=source.split_specs[split], as_supervised=True, shuffle_files=False).batch(512))
+    stored = source.builder.as_dataset(split=source.split_specs[split], as_supervised=True,
+                                       shuffle_files=False)
+    expected = _epoch((stored.unbatch() if source.blocks else stored).batch(512))
     got = _epoch(source.read_batches(split))
     assert len(got[0]) == len(expected[0]) == source.num_examples(split)
     assert int(pipeline.Dataset(source).examples(split).cardinality()) == len(expected[0])
@@ -243,7 +244,7 @@ def _assert_same_examples(source, split):
 @pytest.mark.parametrize("name", datasets.EMBEDDED_DATASETS)
 def test_read_matches_tfds_on_embedded_data(name, prepared_dir):
     source = sources.open_source(name, data_dir=prepared_dir)
-    assert sources._batch_parser(source.builder) is not None  # the batched path is taken
+    assert sources._parser(source.builder) is not None  # the batched path is taken
     for split in SPLITS:
         _assert_same_examples(source, split)
 
@@ -251,7 +252,8 @@ def test_read_matches_tfds_on_embedded_data(name, prepared_dir):
 @pytest.mark.parametrize("regression", [False, True])
 def test_read_matches_tfds_on_a_csv_of_several_shards(regression, tmp_path, monkeypatch):
     """Shuffled shards, read by TFDS interleaved 16 at a time: the same order here."""
-    monkeypatch.setattr(tabular.writer, "_BUCKET_BYTES", 2000)  # about 38 rows per shard
+    monkeypatch.setattr(tabular.preparation, "_MEMORY_BYTES", 0)  # buckets on disk,
+    monkeypatch.setattr(tabular.preparation, "_BUCKET_BYTES", 600)  # a shard per bucket
     label = (lambda i: f"{i * 0.37:.2f}") if regression else (lambda i: str(i % 3))
     path = tmp_path / "data.csv"
     path.write_text("a,b,c,y\n" + "".join(f"{i},{i % 7},{i * 0.5},{label(i)}\n"

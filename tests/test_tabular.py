@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from selu_zoo.datasets import tabular
-from selu_zoo.datasets.tabular import CsvError, CsvOptions
+from selu_zoo.datasets.tabular import CsvError, CsvOptions, preparation
 
 
 def _write(path, text):
@@ -24,11 +24,12 @@ def _prepare(tmp_path, text, name="data.csv", **options):
 
 
 def _examples(builder, split):
-    return list(builder.as_dataset(split=split).as_numpy_iterator())
+    """The rows of a split (each stored example is a block of rows)."""
+    return list(builder.as_dataset(split=split).unbatch().as_numpy_iterator())
 
 
 def _by_line(builder):
-    """Line in the file -> (split, features, label) over all splits."""
+    """Row index in the file -> (split, features, label) over all splits."""
     rows = {}
     for split in tabular.SPLITS:
         for example in _examples(builder, split):
@@ -43,7 +44,7 @@ def _classes_csv(num_rows, labels=("a", "b"), header="f0,f1,cls\n"):
 
 
 def _sizes(builder):
-    return {name: split.num_examples for name, split in builder.info.splits.items()}
+    return builder.info.metadata["num_rows"]
 
 
 # --- options and names ---------------------------------------------------------------
@@ -103,8 +104,7 @@ def test_headed_string_labels_keep_class_names_and_values(tmp_path):
     names = info.features["label"].names
     for split in ("validation", "test"):
         assert sorted(e["label"] for e in _examples(builder, split)) == [0] * 3 + [1] * 3 + [2] * 3
-    for line, (_, features, label) in _by_line(builder).items():
-        i = line - 2  # Line 1 is the header.
+    for i, (_, features, label) in _by_line(builder).items():
         np.testing.assert_array_equal(features, np.float32([i, i * 0.5]))
         assert names[label] == ("setosa", "virginica", "Versicolor")[i % 3]
 
@@ -116,7 +116,7 @@ def test_htru2_shape_headerless_integer_labels(tmp_path):
     text = "".join(",".join(map(str, row)) + f",{label}\n" for row, label in zip(x, y))
     builder = _prepare(tmp_path, text, name="HTRU_2.csv", label_column="8")
     info = builder.info
-    assert info.features["features"].shape == (8,)
+    assert info.features["features"].shape == (None, 8)  # Blocks of rows.
     assert info.features["label"].names == ["0", "1"]
     assert info.metadata["header"] is False
     assert info.metadata["feature_names"] == [f"column_{i}" for i in range(8)]
@@ -126,8 +126,8 @@ def test_htru2_shape_headerless_integer_labels(tmp_path):
     for split in ("validation", "test"):  # Stratified: 2 positives in each holdout.
         assert sum(label for s, _, label in rows.values() if s == split) == 2
     for line, (_, features, label) in rows.items():
-        np.testing.assert_array_equal(features, x[line - 1].astype(np.float32))
-        assert label == y[line - 1]
+        np.testing.assert_array_equal(features, x[line].astype(np.float32))
+        assert label == y[line]
 
 
 def test_integer_labels_sort_numerically_and_merge_spellings(tmp_path):
@@ -145,7 +145,7 @@ def test_regression_target(tmp_path):
     assert builder.info.metadata["split"] == "random"
     assert _sizes(builder) == {"train": 12, "validation": 4, "test": 4}
     for line, (_, features, label) in _by_line(builder).items():
-        assert label == np.float32((line - 2) / 4) and features[0] == line - 2
+        assert label == np.float32(line / 4) and features[0] == line
 
 
 def test_task_override(tmp_path):
@@ -164,7 +164,7 @@ def test_exclude_columns_by_name_and_index(tmp_path):
     assert builder.info.metadata["feature_names"] == ["a", "b"]
     assert builder.info.metadata["excluded_columns"] == ["id", "note"]
     for line, (_, features, _) in _by_line(builder).items():
-        np.testing.assert_array_equal(features, [line - 2, 2 - line])
+        np.testing.assert_array_equal(features, [line, -line])
 
 
 def test_label_column_by_name_digits_and_delimiter(tmp_path):
@@ -183,7 +183,7 @@ def test_bom_crlf_and_quoted_fields(tmp_path):
     assert builder.info.metadata["feature_names"] == ["size"]
     assert builder.info.metadata["label_column"] == "kind, quoted"
     assert builder.info.features["label"].names == ["x, y", "z"]
-    assert sorted(_by_line(builder)) == list(range(2, 22))
+    assert sorted(_by_line(builder)) == list(range(20))
 
 
 def test_forced_header_of_numbers(tmp_path):
@@ -220,7 +220,7 @@ def test_split_column(tmp_path):
     assert builder.info.metadata["feature_names"] == ["a"]
     assert builder.info.metadata["split_column"] == "split"
     for line, (split, _, _) in _by_line(builder).items():
-        assert split == splits[line - 2].strip().lower()
+        assert split == splits[line].strip().lower()
 
 
 def test_missing_values_take_the_train_mean(tmp_path):
@@ -228,35 +228,38 @@ def test_missing_values_take_the_train_mean(tmp_path):
     text = "a,b,y\n" + "\n".join(rows) + "\n"
     builder = _prepare(tmp_path, text, missing="mean")
     by_line = _by_line(builder)
-    train_b = [float(line.split(",")[1]) for number, line in enumerate(rows, start=2)
+    train_b = [float(line.split(",")[1]) for number, line in enumerate(rows)
                if by_line[number][0] == "train" and line.split(",")[1]]
     mean = np.float32(np.mean(train_b))
     assert builder.info.metadata["imputed_means"] == {"b": pytest.approx(np.mean(train_b))}
-    for number, line in enumerate(rows, start=2):
+    for number, line in enumerate(rows):
         expected = mean if not line.split(",")[1] else np.float32(line.split(",")[1])
         assert by_line[number][1][1] == expected
 
 
-def test_selection_split_is_exact_per_class_and_seeded():
+def test_holdout_split_is_exact_per_class_and_seeded():
     codes = np.random.default_rng(0).permutation(np.repeat([0, 1, 2], [3, 10, 101]))
-    first = tabular.planning.selection_split(memoryview(codes.astype(np.int32)), [3, 10, 101], 7)
+    split = preparation._holdout_split
+    first = split(codes, ("a", "b", "c"), 7, "here")
     for code, count in enumerate([3, 10, 101]):
         got = np.bincount(first[codes == code], minlength=3)
         holdout = round(0.2 * count)
         assert got.tolist() == [count - 2 * holdout, holdout, holdout]
-    again = tabular.planning.selection_split(memoryview(codes.astype(np.int32)), [3, 10, 101], 7)
-    other = tabular.planning.selection_split(memoryview(codes.astype(np.int32)), [3, 10, 101], 8)
+    again = split(codes, ("a", "b", "c"), 7, "here")
+    other = split(codes, ("a", "b", "c"), 8, "here")
     np.testing.assert_array_equal(first, again)
     assert (first != other).any()
 
 
-def test_many_rows_go_through_several_shards_in_random_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(tabular.writer, "_BUCKET_BYTES", 2000)  # About 38 rows per shard.
+def test_many_rows_go_through_buckets_on_disk_in_random_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(preparation, "_MEMORY_BYTES", 0)  # Buckets on disk,
+    monkeypatch.setattr(preparation, "_BUCKET_BYTES", 600)  # of about 75 rows each.
     text = "x,y\n" + "".join(f"{i},{i * 2 // 300}\n" for i in range(300))  # Sorted.
     builder = _prepare(tmp_path, text)
     shards = {name: split.num_shards for name, split in builder.info.splits.items()}
-    assert shards == {"train": 5, "validation": 2, "test": 2}
-    assert sorted(_by_line(builder)) == list(range(2, 302))
+    assert shards["train"] > 1 and len(set(shards.values())) == 1  # A shard per bucket.
+    assert sorted(_by_line(builder)) == list(range(300))
+    assert not [name for name in os.listdir(builder.data_dir) if "bucket" in name]
     first = [int(e["label"]) for e in _examples(builder, "train")[:60]]
     assert 20 < sum(first) < 40  # Both classes among the first rows read.
 
@@ -276,8 +279,7 @@ def test_edited_file_is_prepared_again_and_unchanged_one_reused(tmp_path, monkey
         raise AssertionError("prepared again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tabular.writer, "write_dataset", no_writing)
-        patch.setattr(tabular.planning, "scan", no_writing)
+        patch.setattr(preparation, "_write_dataset", no_writing)
         again = tabular.prepare_csv(str(path), data_dir=data_dir)
     assert again.data_dir == first.data_dir and os.stat(info_file).st_mtime_ns == mtime
 
@@ -294,13 +296,13 @@ def test_concurrent_preparation_keeps_the_first(tmp_path, monkeypatch):
     path = _write(tmp_path / "data.csv", _classes_csv(20))
     data_dir = tmp_path / "tfds"
     first = tabular.prepare_csv(path, data_dir=str(data_dir))
-    real, calls = tabular.writer.is_prepared, []
+    real, calls = preparation.is_prepared, []
 
     def not_yet(directory):  # As if another process published while this one wrote.
         calls.append(directory)
         return len(calls) > 1 and real(directory)
 
-    monkeypatch.setattr(tabular.writer, "is_prepared", not_yet)
+    monkeypatch.setattr(preparation, "is_prepared", not_yet)
     second = tabular.prepare_csv(path, data_dir=str(data_dir))
     assert len(calls) == 2  # Checked before writing, and after the rename found it taken.
     assert second.data_dir == first.data_dir
@@ -405,7 +407,8 @@ def test_bad_file_fails_in_one_line_naming_file_column_and_row(tmp_path, case):
     assert message.startswith(str(path)) and "\n" not in message
     for part in expected:
         assert part in message
-    assert not (tmp_path / "tfds").exists()  # Nothing written before validation ends.
+    # Nothing is left behind (buckets are written to a temporary folder while reading).
+    assert not [name for _, _, names in os.walk(tmp_path / "tfds") for name in names]
 
 
 def test_separate_files_with_other_columns(tmp_path):
@@ -455,3 +458,22 @@ def test_separators_compression_bom_and_blank_lines_read_as_the_plain_file(tmp_p
             (expected[k] for k in sorted(expected)), (got[k] for k in sorted(got))):
         np.testing.assert_array_equal(g_features, e_features)
         assert (g_split, g_label) == (e_split, e_label)
+
+
+def test_a_semicolon_gz_file_trains_through_the_dataset_api(tmp_path):
+    import keras
+
+    from selu_zoo import datasets
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).round(3)
+    text = "a;b;c;kind\n" + "".join(f"{r[0]};{r[1]};{r[2]};{'yn'[int(r[0] > 0)]}\n" for r in x)
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    data = datasets.open_dataset(f"csv:{path}", data_dir=str(tmp_path / "tfds"))
+    assert data.info.label_names == ("n", "y") and data.info.feature_shape == (3,)
+    assert sum(data.info.num_examples.values()) == 200
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(data.batches("train", 32, shuffle_seed=0), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()

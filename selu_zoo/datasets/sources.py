@@ -67,7 +67,8 @@ class Source:
 
         Datasets whose input and label are plain tensors in TFRecord files (the embedded
         and tabular ones) are parsed `PARSE_BATCH` records per call (TFDS parses one record
-        per call, which is far slower); the order and values are those of
+        per call, which is far slower), or one block of rows per call where each record
+        holds a block (the tabular ones); the order and values are those of
         ``builder.as_dataset``. Other datasets (encoded images, mocked data) are read
         through ``as_dataset`` and batched. TFDS's own memory cache (``try_autocache``) is
         off either way: `selu_zoo.datasets.pipeline` decides what is cached.
@@ -79,7 +80,7 @@ class Source:
           A ``tf.data.Dataset`` of batches of up to `PARSE_BATCH` pairs, in the stored order.
         """
         spec = self.split_specs[split]
-        parser = _batch_parser(self.builder)
+        parser = _parser(self.builder)
         if parser is None:
             return self.builder.as_dataset(
                 split=spec, as_supervised=True, shuffle_files=False,
@@ -98,15 +99,24 @@ class Source:
         records = files.interleave(
             lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
             cycle_length=cycle, block_length=16, **parallel)
-        return records.batch(PARSE_BATCH).map(parser, num_parallel_calls=tf.data.AUTOTUNE)
+        if not self.blocks:
+            records = records.batch(PARSE_BATCH)
+        return records.map(parser, num_parallel_calls=tf.data.AUTOTUNE)
+
+    @property
+    def blocks(self):
+        """Whether each stored example is a block of rows (tabular data)."""
+        return bool((self.builder.info.metadata or {}).get("rows_per_example"))
 
     def num_examples(self, split):
-        """The number of examples of a split, from the builder's info (no data read).
+        """The number of examples (rows) of a split, from the builder's info (no data read).
 
         Returns:
           An int, or None when the info does not say (mocked catalog data).
         """
         splits = self.builder.info.splits
+        if self.blocks:
+            return int(self.builder.info.metadata["num_rows"][self.split_specs[split]])
         if not splits:
             cardinality = int(self.builder.as_dataset(
                 split=self.split_specs[split], as_supervised=True).cardinality())
@@ -114,14 +124,14 @@ class Source:
         return int(splits[self.split_specs[split]].num_examples)
 
 
-def _batch_parser(builder):
-    """A function from a batch of serialized records to ``(features, labels)``, or None.
+def _parser(builder):
+    """A function from serialized records to ``(features, labels)``, or None.
 
     None unless the data are TFRecord files described by split info, and the input and
-    label are `tfds.features.Tensor` / `Scalar` / `ClassLabel` features stored unencoded
-    with a fixed shape and a float32 or integer dtype: then decoding is the identity and
-    ``tf.io.parse_example`` on a batch gives exactly what TFDS's per-record decoding
-    gives.
+    label are `tfds.features.Tensor` / `Scalar` / `ClassLabel` features (or a `Sequence` of
+    one, for blocks of rows) stored as float32 or integer numbers: then decoding is the
+    identity and ``tf.io.parse_example`` on a batch of records (or on one block) gives
+    exactly what TFDS's per-record decoding gives.
     """
     info = builder.info
     if info.file_format != tfds.core.FileFormat.TFRECORD or not info.splits:
@@ -131,26 +141,29 @@ def _batch_parser(builder):
     for key in keys:
         feature = info.features[key]
         if type(feature) not in (tfds.features.Tensor, tfds.features.Scalar,
-                                 tfds.features.ClassLabel):
-            return None
-        if getattr(feature, "_encoding", tfds.features.Encoding.NONE) != \
-                tfds.features.Encoding.NONE:
+                                 tfds.features.ClassLabel, tfds.features.Sequence):
             return None
         serialized = feature.get_serialized_info()
-        stored = tf.as_dtype(serialized.tf_dtype)
-        if any(d is None for d in serialized.shape):
-            return None
+        stored, shape = tf.as_dtype(serialized.dtype), tuple(serialized.shape)
         if stored == tf.float32:
             example_dtype = tf.float32
         elif stored.is_integer or stored.is_bool:
             example_dtype = tf.int64
-        else:
+        else:  # Encoded (bytes) or of another type.
             return None
-        specs[key] = tf.io.FixedLenFeature(tuple(serialized.shape), example_dtype)
+        if shape[:1] == (None,) and None not in shape[1:]:
+            specs[key] = tf.io.FixedLenSequenceFeature(shape[1:], example_dtype,
+                                                       allow_missing=True)
+        elif None in shape:
+            return None
+        else:
+            specs[key] = tf.io.FixedLenFeature(shape, example_dtype)
         dtypes[key] = tf.as_dtype(feature.tf_dtype)
 
     def parse(serialized):
-        parsed = tf.io.parse_example(serialized, specs)
+        parse_fn = tf.io.parse_single_example if serialized.shape.rank == 0 \
+            else tf.io.parse_example
+        parsed = parse_fn(serialized, specs)
         return tuple(tf.cast(parsed[key], dtypes[key]) for key in keys)
 
     return parse
@@ -221,7 +234,7 @@ def _catalog_builder(name, data_dir, download):
             f"unknown dataset {name!r}: not an embedded dataset "
             f"({', '.join(builders.EMBEDDED_DATASETS)}), not csv:PATH, and not in the TFDS "
             "catalog")
-    folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+    folder = os.path.join(data_dir or tabular.default_data_dir(),
                           name.split("/")[0].split(":")[0])
     builder = _readable(name, folder, lambda: tfds.builder(name, data_dir=data_dir,
                                                            try_gcs=False))
@@ -255,9 +268,11 @@ def _check_files(name, builder):
 
 
 def _label_kind(name, feature):
+    if isinstance(feature, tfds.features.Sequence):  # blocks of rows
+        feature = feature.feature
     if isinstance(feature, tfds.features.ClassLabel):
         return CLASSIFICATION, feature.num_classes, tuple(feature.names)
-    if tuple(feature.shape) == () and tf.as_dtype(feature.tf_dtype).is_floating:
+    if tuple(feature.shape) in ((), (None,)) and tf.as_dtype(feature.tf_dtype).is_floating:
         return REGRESSION, None, None
     raise ValueError(f"dataset {name!r}: label {type(feature).__name__} is not supported; "
                      "need a ClassLabel or a float scalar")
@@ -272,6 +287,8 @@ def _describe(name, builder):
                          "pair of feature names is required")
     feature = info.features[keys[0]]
     shape, dtype = tuple(feature.shape), tf.as_dtype(feature.tf_dtype)
+    if (info.metadata or {}).get("rows_per_example"):
+        shape = shape[1:]
     if any(d is None for d in shape) or not (dtype.is_floating or dtype.is_integer
                                              or dtype.is_bool):
         raise ValueError(f"dataset {name!r}: input {keys[0]!r} has shape {shape} and dtype "
@@ -315,7 +332,7 @@ def open_source(name, *, data_dir=None, download=True, csv_options=None):
     if tabular.is_csv(name) or tabular.is_npz(name):
         builder = tabular.prepare(name, csv_options, data_dir)
     elif base in builders.EMBEDDED_BUILDERS:
-        folder = os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+        folder = os.path.join(data_dir or tabular.default_data_dir(),
                               builders.EMBEDDED_BUILDERS[base].name)
         builder = _readable(name, folder, lambda: builders.embedded_builder(
             base, data_dir=data_dir, config=config or None))

@@ -41,7 +41,7 @@ class Moments:
     label_variance: float
 
 
-class _Accumulator:
+class Accumulator:
     """Chan et al.'s parallel update of count, mean and sum of squared deviations."""
 
     def __init__(self):
@@ -53,7 +53,8 @@ class _Accumulator:
         if n == 0:
             return
         batch_mean = batch.mean(axis=0)
-        batch_m2 = np.square(batch - batch_mean).sum(axis=0)
+        centered = batch - batch_mean
+        batch_m2 = np.einsum("i...,i...->...", centered, centered)
         total = self.count + n
         delta = batch_mean - self.mean
         self.mean = self.mean + delta * (n / total)
@@ -77,7 +78,7 @@ def compute_moments(examples):
     Raises:
       ValueError: if there are no examples.
     """
-    features, labels = _Accumulator(), _Accumulator()
+    features, labels = Accumulator(), Accumulator()
     for x, y in examples.batch(_BATCH).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
         features.add(x.reshape(len(x), -1))
         labels.add(y)
@@ -122,10 +123,19 @@ def train_moments(examples, folder, split_spec):
         return moments
     moments = compute_moments(examples)
     try:
-        storage.write_json(path, {
-            "version": _VERSION, "count": moments.count, "mean": moments.mean.tolist(),
-            "variance": moments.variance.tolist(), "label_mean": moments.label_mean,
-            "label_variance": moments.label_variance})
+        remember(folder, split_spec, moments)
     except storage.StorageError as error:
         logging.debug("not remembering the statistics: %s", error)
     return moments
+
+
+def remember(folder, split_spec, moments):
+    """Stores a split's `Moments` in ``folder``, where `train_moments` finds them.
+
+    Raises:
+      storage.StorageError: If the file cannot be written.
+    """
+    storage.write_json(_cache_path(folder, split_spec), {
+        "version": _VERSION, "count": moments.count, "mean": np.asarray(moments.mean).tolist(),
+        "variance": np.asarray(moments.variance).tolist(), "label_mean": moments.label_mean,
+        "label_variance": moments.label_variance})
