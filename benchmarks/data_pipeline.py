@@ -1,4 +1,10 @@
-"""The input pipeline against the train step it feeds, and its peak memory, on CSV files.
+"""CSV preparation against a bare pyarrow read; the input pipeline against the train step.
+
+* **Preparation.** A 1,000,000-row HTRU2-shaped file (below) prepared by
+  `selu_zoo.datasets.tabular` (hash, read, check, split, train statistics, dataset
+  written), each time into a fresh data_dir, interleaved with ``pyarrow.csv.read_csv`` of
+  the same file; and 100,000 rows stored as one TFDS example per row against one per
+  block of rows (the stored form).
 
 Synthetic files shaped like the HTRU2 pulsar file (8 float features and an integer label
 in the last column, no header, about 9 % positives) of 10k, 100k and 1M rows are written
@@ -26,6 +32,7 @@ noted). Then, per size:
 """
 
 import atexit
+import itertools
 import json
 import os
 import shutil
@@ -42,6 +49,8 @@ TITLE = "Input pipeline vs train step (HTRU2-shaped CSV)"
 SIZES = (10_000, 100_000, 1_000_000)
 MEMORY_ONLY_SIZES = (3_000_000,)  # full mode: memory only, past the shuffle buffer's cap
 QUICK_SIZES = (2_000,)
+PREPARE_ROWS, QUICK_PREPARE_ROWS = 1_000_000, 20_000  # preparation vs bare pyarrow
+FORM_ROWS = 100_000  # the storage forms compared
 BATCH = 256
 FEATURES = 8
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,7 +223,69 @@ def _size_comparison(rows, csv_path, data_dir, memory):
         notes=notes)
 
 
-def build(settings, sizes=None, memory=True):
+def _preparation(directory, rows):
+    """Preparing a CSV (read, validate, split, statistics, cache written) against a bare
+    ``pyarrow.csv.read_csv`` of the same file, each preparation into a fresh data_dir."""
+    import pyarrow.csv
+
+    from selu_zoo.datasets import tabular
+
+    csv_path = write_csv(os.path.join(directory, f"prepare_{rows}.csv"), rows)
+    runs = itertools.count()
+
+    def prepare():
+        data_dir = os.path.join(directory, f"prepare_{next(runs)}")
+        tabular.prepare(f"csv:{csv_path}", _csv_options(), data_dir)
+        shutil.rmtree(data_dir)
+
+    mib = os.path.getsize(csv_path) / 2**20
+    return harness.Comparison(
+        name=f"preparing {rows:,} rows x {FEATURES + 1} columns",
+        candidates=[harness.Candidate("pyarrow.csv.read_csv (bare)",
+                                      lambda: pyarrow.csv.read_csv(csv_path)),
+                    harness.Candidate("selu_zoo preparation", prepare)],
+        references=["pyarrow.csv.read_csv (bare)"], items_per_call=rows, item_name="rows",
+        params={"rows": rows, "csv_mib": round(mib, 1)},
+        notes=[f"The file is {mib:.0f} MiB. A preparation hashes the file, reads it with "
+               f"pyarrow, checks every row, splits it 60/20/20 (stratified), computes the "
+               f"train statistics and writes the TFDS dataset; the time includes deleting "
+               f"the folder it wrote. Goal: at most 3x the bare read (speed >= 0.33)."])
+
+
+def _storage_forms(directory, rows=FORM_ROWS):
+    """Writing rows as one TFDS example each (TFDS's usual form) against one per block."""
+    import tensorflow as tf
+
+    from selu_zoo.datasets.tabular import preparation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, FEATURES)).astype(np.float32)
+    labels, row = rng.integers(0, 2, rows), np.arange(rows)
+    path = os.path.join(directory, "forms.tfrecord")
+
+    def per_row():
+        with tf.io.TFRecordWriter(path) as writer:
+            for values, label, index in zip(x.tolist(), labels.tolist(), row.tolist()):
+                example = tf.train.Example()
+                feature = example.features.feature
+                feature["features"].float_list.value.extend(values)
+                feature["label"].int64_list.value.append(label)
+                feature["row"].int64_list.value.append(index)
+                writer.write(example.SerializeToString())
+
+    return harness.Comparison(
+        name=f"storing {rows:,} rows",
+        candidates=[harness.Candidate("one tf.train.Example per row", per_row),
+                    harness.Candidate(f"one per {preparation.BLOCK_ROWS}-row block (selu_zoo)",
+                                      lambda: preparation._write_shard(path, x, labels, row))],
+        references=["one tf.train.Example per row"], items_per_call=rows, item_name="rows",
+        params={"rows": rows, "features": FEATURES},
+        notes=["Why the prepared CSV data stores blocks of rows: serializing one example "
+               "per row (TFDS's usual form) costs more than the whole preparation of the "
+               "same rows in blocks."])
+
+
+def build(settings, sizes=None, memory=True, preparation_rows=None):
     """One comparison per CSV size; ``memory=False`` skips the memory subprocesses.
 
     In full mode the memory is also measured at `MEMORY_ONLY_SIZES` (noted under the last
@@ -228,6 +299,10 @@ def build(settings, sizes=None, memory=True):
     from selu_zoo.datasets import tabular
 
     modes = () if not memory else ("planned",) if quick else tuple(_MODES)
+    if preparation_rows is None:
+        preparation_rows = QUICK_PREPARE_ROWS if quick else PREPARE_ROWS
+    comparisons = [_preparation(directory, preparation_rows),
+                   _storage_forms(directory)] if preparation_rows else []
 
     def prepared(rows):
         csv_path = write_csv(os.path.join(directory, f"htru2_like_{rows}.csv"), rows)
@@ -240,7 +315,6 @@ def build(settings, sizes=None, memory=True):
                 f" {wall:.1f} s wall clock, {cpu:.1f} s CPU time (this process).")
         return csv_path, params, note
 
-    comparisons = []
     for rows in sizes:
         csv_path, prepare_params, prepare_note = prepared(rows)
         figures = {mode: measure_memory(csv_path, data_dir, mode) for mode in modes}

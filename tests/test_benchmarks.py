@@ -78,7 +78,7 @@ def test_data_pipeline_group_in_quick_mode():
     from benchmarks import data_pipeline
 
     result = harness.run_group("data_pipeline", data_pipeline, TINY, sizes=(500,),
-                               memory=False)
+                               memory=False, preparation_rows=0)
     (comparison,) = result["comparisons"]
     assert comparison["params"]["rows"] == 500 and comparison["params"]["train_rows"] == 300
     assert comparison["params"]["train_split_cached"] is True
