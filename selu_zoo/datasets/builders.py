@@ -32,13 +32,13 @@ order (``disable_shuffling=True``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import inspect
+import io
 import time
 from typing import Callable, Iterator, Mapping
 
 from absl import logging
-from etils import epath
 import numpy as np
 from sklearn import datasets as sk_datasets
 from sklearn import model_selection
@@ -101,26 +101,6 @@ def stratified_split_indices(
 
 class _EmbeddedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the embedded builders: data comes with the code, nothing is downloaded."""
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        """Returns the file that defines the builder class.
-
-        TFDS derives this from the top-level package; for the ``selu_zoo`` namespace
-        package its default asks for the ``importlib_resources`` backport and fails.
-        """
-        return epath.Path(inspect.getfile(cls))
-
-    def _log_download_bytes(self) -> None:
-        """Logs the start of preparation (TFDS would print download sizes)."""
-        self._prepare_start = time.perf_counter()
-        logging.info("Preparing %s in %s (no download)", self.name, self.data_dir)
-
-    def _log_download_done(self) -> None:
-        """Logs the end of preparation and its duration (TFDS would print)."""
-        logging.info("Prepared %s in %s in %.2f s", self.name, self.data_dir,
-                     time.perf_counter() - getattr(self, "_prepare_start", 0.0))
 
 
 class _SklearnClassificationBuilder(_EmbeddedBuilder, skip_registration=True):
@@ -364,9 +344,14 @@ def _prepare(builder_cls, builder_kwargs: dict) -> tfds.core.DatasetBuilder:
     deterministic), so it is reused.
     """
     builder = builder_cls(**builder_kwargs)
+    start = time.perf_counter()
     try:
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        # TFDS prints download notes to stdout; there is no download: log instead.
+        with contextlib.redirect_stdout(io.StringIO()):
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        logging.info("Prepared %s in %s in %.2f s (no download)", builder.name,
+                     builder.data_dir, time.perf_counter() - start)
     except FileExistsError:
         builder = builder_cls(**builder_kwargs)
         if not builder.is_prepared():
