@@ -176,8 +176,10 @@ class Fitted:
     self_normalization: dict
 
 
-def fit(model, data, config, run, strategy, loop):
+def fit(model, data, config, run, strategy, loop, probe):
     """Trains ``model`` (resuming ``run``); returns a `Fitted`.
+
+    ``probe``: validation features for the self-normalization monitor and the pictures.
 
     Raises:
       Diverged: if the loss became NaN or infinite, or no epoch had a finite validation loss.
@@ -186,40 +188,37 @@ def fit(model, data, config, run, strategy, loop):
     chief = distribute.is_chief(strategy)
     resume = ResumeCheckpoint(model, run.checkpoints, strategy)
     resumed_from = resume.restore()
-    probe = data.take(datasets.VALIDATION, PROBE_EXAMPLES)[0]
     chain, best, logger, recorder, monitor = _callbacks(run, config, probe,
                                                         keras_fit=loop == "fit",
-                                               resume=resume, resumed_from=resumed_from)
+                                                        resume=resume, resumed_from=resumed_from)
     if resumed_from >= config.epochs:
         logging.info("this run finished its %d epochs already: its best model is evaluated "
                      "and exported again", resumed_from)
     else:
         logging.info("%s at epoch %d of %d", "resuming" if resumed_from else "starting",
                      resumed_from + 1, config.epochs)
+    # A whole pass per epoch, each in the order of (seed, epoch): a resumed run reads what
+    # the uninterrupted one read. A set steps_per_epoch streams passes instead.
+    custom = loop == "custom"
+    passes = None if config.steps_per_epoch else range(resumed_from, config.epochs)
+    train_batches = data.batches(datasets.TRAIN, config.batch_size, shuffle_seed=config.seed,
+                                 repeat=passes is None, epochs=passes, drop_remainder=custom,
+                                 map_fn=model.training_pair)
+    validation_batches = data.batches(datasets.VALIDATION, config.batch_size,
+                                      map_fn=model.training_pair)
+    steps = train_steps(data, config, drop_remainder=custom)
     try:
-        if loop == "fit":
-            # A whole pass per epoch, each in the order of (seed, epoch): a resumed run reads
-            # what the uninterrupted one read. A set steps_per_epoch streams passes instead.
-            passes = None if config.steps_per_epoch else range(resumed_from, config.epochs)
-            model.fit(
-                data.batches(datasets.TRAIN, config.batch_size, shuffle_seed=config.seed,
-                             repeat=passes is None, epochs=passes, map_fn=model.training_pair),
-                validation_data=data.batches(datasets.VALIDATION, config.batch_size,
-                                             map_fn=model.training_pair),
-                epochs=config.epochs, initial_epoch=resumed_from,
-                steps_per_epoch=train_steps(data, config), callbacks=chain, shuffle=False,
-                verbose=0)
-        else:
-            examples = data.examples(datasets.TRAIN).shuffle(
-                min(data.info.num_examples[datasets.TRAIN], 100_000), seed=config.seed)
+        if custom:
             distribute.train(
-                model, strategy, examples.map(model.training_pair),
-                global_batch_size=config.batch_size, epochs=config.epochs,
-                steps_per_epoch=train_steps(data, config, drop_remainder=True),
-                resume=resume, jit_compile=config.jit_compile, callbacks=chain if chief else [],
-                steps_per_execution=model.steps_per_execution,
-                validation_examples=data.examples(datasets.VALIDATION).map(
-                    model.training_pair))
+                model, strategy, train_batches, global_batch_size=config.batch_size,
+                epochs=config.epochs, steps_per_epoch=steps, initial_epoch=resumed_from,
+                resume=resume, validation_batches=validation_batches,
+                callbacks=chain if chief else [], jit_compile=config.jit_compile,
+                steps_per_execution=model.steps_per_execution)
+        else:
+            model.fit(train_batches, validation_data=validation_batches, epochs=config.epochs,
+                      initial_epoch=resumed_from, steps_per_epoch=steps, callbacks=chain,
+                      shuffle=False, verbose=0)
         diverged = model.stop_training  # set by TerminateOnNaN
     except distribute.NonFiniteLossError:
         diverged = True
@@ -243,10 +242,10 @@ def evaluate(model, data, config):
     return {name: float(value) for name, value in test.items()}
 
 
-def write_pictures(model, data, run, seed):
-    """Writes the task's pictures of validation examples as PNG files; returns their paths."""
+def write_pictures(model, examples, run, seed):
+    """Writes the task's pictures of ``examples`` (features) as PNG files; returns their paths."""
     paths = {}
-    for name, image in model.pictures(data.take(datasets.VALIDATION, 16)[0], seed).items():
+    for name, image in model.pictures(examples[:16], seed).items():
         storage.makedirs(run.path("pictures"))
         paths[name] = storage.atomic_write(run.picture(name), tf.io.encode_png(image).numpy())
     return paths
@@ -312,7 +311,6 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     """
     start, strategy = time.monotonic(), strategy or tf.distribute.get_strategy()
     loop, chief = choose_loop(loop, strategy, config), distribute.is_chief(strategy)
-    distribute.per_replica_batch_size(strategy, config.batch_size)
     run = runs.open_run(workdir, config, restart=restart and chief)
     finished = finished_run(run, config, export_options)
     if finished is not None:
@@ -333,7 +331,8 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
         export_options.allow_signature_change) if export_options and chief else []
     if chief:
         run.begin()
-    fitted = fit(model, data, config, run, strategy, loop)
+    probe = data.take(datasets.VALIDATION, PROBE_EXAMPLES)[0]
+    fitted = fit(model, data, config, run, strategy, loop, probe)
     if not chief:
         return {"metrics": None, "artifacts": {}}
     model = keras.models.load_model(fitted.best.filepath)
@@ -341,7 +340,7 @@ def train_and_evaluate(config, workdir, *, export_options=None, data_dir=None, d
     model.compile(optimizer=model.optimizer, jit_compile=config.jit_compile)
     test = evaluate(model, data, config)
     artifacts = {"workdir": run.workdir, "best_checkpoint": fitted.best.filepath,
-                 "tensorboard": run.logs, **write_pictures(model, data, run, config.seed)}
+                 "tensorboard": run.logs, **write_pictures(model, probe, run, config.seed)}
     exported = export(model, data, export_options, config.seed,
                       changes) if export_options else None
     if exported is not None:

@@ -123,13 +123,10 @@ def measure(role):
         if loop == "fit":
             seconds = _fit_seconds(model, examples)
         else:
-            # Beside the role's output, so that all workers of a cluster share it.
-            checkpoints = os.path.join(os.path.dirname(_ROLE_OUTPUT.value),
-                                       f"checkpoints-{role}-{loop}-{int(jit)}")
             seconds = distribute.train(
-                model, strategy, examples, global_batch_size=_BATCH.value,
-                epochs=_EPOCHS.value, steps_per_epoch=_STEPS.value,
-                checkpoint_dir=checkpoints, jit_compile=jit).train_seconds
+                model, strategy, examples.repeat().batch(_BATCH.value, drop_remainder=True),
+                global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
+                steps_per_epoch=_STEPS.value, jit_compile=jit).train_seconds
         measured = seconds[1:] or seconds
         rates = [_STEPS.value * _BATCH.value / s for s in measured]
         name = f"{loop}{'+xla' if jit else ''}"

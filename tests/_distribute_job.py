@@ -78,17 +78,15 @@ def run_compare(out):
             with strategy.scope():
                 model = make_model(dropout_rate=COMPARE_DROPOUT)
                 model.set_weights(initial)
+            data = tf.data.Dataset.from_tensor_slices((x, y)).batch(
+                _BATCH.value, drop_remainder=True).repeat()
             if loop == "fit":
-                data = tf.data.Dataset.from_tensor_slices((x, y)).batch(_BATCH.value).repeat()
                 history = model.fit(data, epochs=_EPOCHS.value, steps_per_epoch=_STEPS.value,
                                     verbose=0).history
             else:
                 history = distribute.train(
-                    model, strategy, tf.data.Dataset.from_tensor_slices((x, y)),
-                    global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
-                    steps_per_epoch=_STEPS.value,
-                    resume=ResumeCheckpoint(model, os.path.join(out, f"ckpt-{name}-{loop}"),
-                                            strategy)).history
+                    model, strategy, data, global_batch_size=_BATCH.value,
+                    epochs=_EPOCHS.value, steps_per_epoch=_STEPS.value).history
             _save_weights(os.path.join(out, f"{name}-{loop}.npz"), model)
             summary[f"{name}-{loop}"] = {"replicas": strategy.num_replicas_in_sync,
                                          "history": history}
@@ -152,14 +150,15 @@ def run_multi_worker(out, workdir):
             callbacks.append(_StopAfter(_STOP_AFTER.value))
         if _PAUSE_AFTER.value is not None:
             callbacks.append(_PauseAfter(_PAUSE_AFTER.value))
-    examples = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
-        len(x), seed=0, reshuffle_each_iteration=True)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        len(x), seed=0, reshuffle_each_iteration=True).batch(_BATCH.value,
+                                                             drop_remainder=True).repeat()
+    resume = ResumeCheckpoint(model, os.path.join(workdir, "checkpoints"), strategy)
     result = distribute.train(
-        model, strategy, examples, global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
-        steps_per_epoch=_STEPS.value,
-        resume=ResumeCheckpoint(model, os.path.join(workdir, "checkpoints"), strategy),
-        validation_examples=tf.data.Dataset.from_tensor_slices((x_val, y_val)),
-        callbacks=callbacks)
+        model, strategy, batches, global_batch_size=_BATCH.value, epochs=_EPOCHS.value,
+        steps_per_epoch=_STEPS.value, initial_epoch=resume.restore(), resume=resume,
+        validation_batches=tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(
+            _BATCH.value), callbacks=callbacks)
     exported = selu_callbacks.save_model(model, os.path.join(workdir, "export", "model.keras")) \
         if chief else None
     reference = None

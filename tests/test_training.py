@@ -169,20 +169,21 @@ def _checkpoint(workdir, epoch):
             if "_CHECKPOINTABLE_OBJECT_GRAPH" not in name}
 
 
-@pytest.mark.parametrize("model", ["snn", "snn_vae"])
-def test_a_resumed_run_ends_bit_identical_to_the_uninterrupted_one(tmp_path, data_dir, model):
+@pytest.mark.parametrize("model, loop", [("snn", "fit"), ("snn_vae", "fit"), ("snn", "custom")])
+def test_a_resumed_run_ends_bit_identical_to_the_uninterrupted_one(tmp_path, data_dir, model,
+                                                                  loop):
     """The default config (alpha dropout on, XLA): 2 epochs, then resumed to 4, against 4 at
     once. Weights, optimizer slots, step counters and dropout seed states are equal bit for
     bit, so the data order, the masks and the optimizer all came back."""
     config = importlib.import_module(f"configs.{model}").get_config()
     config.epochs = 4
     whole = str(tmp_path / "whole")
-    training.train_and_evaluate(config, whole, data_dir=data_dir)
+    training.train_and_evaluate(config, whole, data_dir=data_dir, loop=loop)
     parts = str(tmp_path / "parts")
     config.epochs = 2
-    training.train_and_evaluate(config, parts, data_dir=data_dir)
+    training.train_and_evaluate(config, parts, data_dir=data_dir, loop=loop)
     config.epochs = 4
-    resumed = training.train_and_evaluate(config, parts, data_dir=data_dir)["metrics"]
+    resumed = training.train_and_evaluate(config, parts, data_dir=data_dir, loop=loop)["metrics"]
     assert resumed["resumed_from_epoch"] == 2
     expected, got = _checkpoint(whole, 4), _checkpoint(parts, 4)
     # model_variables: every variable of the model, the dropout layers' seed states included

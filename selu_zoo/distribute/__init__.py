@@ -15,7 +15,7 @@ from selu_zoo.distribute.cluster import num_workers
 from selu_zoo.distribute.cluster import remove_write_dir
 from selu_zoo.distribute.cluster import task
 from selu_zoo.distribute.cluster import write_dir
-from selu_zoo.distribute.inputs import distribute_examples
+from selu_zoo.distribute.inputs import distribute_batches
 from selu_zoo.distribute.inputs import per_replica_batch_size
 from selu_zoo.distribute.loop import LoopResult
 from selu_zoo.distribute.loop import NonFiniteLossError
@@ -42,7 +42,7 @@ __all__ = [
     "barrier",
     "chief_first",
     "configure_cpu_devices",
-    "distribute_examples",
+    "distribute_batches",
     "free_local_ports",
     "is_chief",
     "make_strategy",

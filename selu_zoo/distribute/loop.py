@@ -1,30 +1,23 @@
 """A distributed custom training loop: Keras ``fit``'s work under any ``tf.distribute`` strategy.
 
-Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` (see
-`selu_zoo.distribute.strategies.uses_keras_fit`); `train` does the same work with
+Keras 3.15 ``fit`` fails under ``MultiWorkerMirroredStrategy`` and with XLA on several
+replicas (`selu_zoo.distribute.strategies.uses_keras_fit`); `train` does the same work with
 ``strategy.run``:
 
-- each replica computes ``model.compute_loss(x, y, y_pred)`` on its part of the global batch.
-  Keras divides that loss by ``num_replicas_in_sync`` (the per-example mean and every
-  ``model.losses`` term alike), the optimizer all-reduces the gradients with a SUM, so one
-  step applies the gradient of the mean loss over the global batch, as on one device;
-- the optimizer is the model's compiled Keras optimizer (mixed-precision loss scaling
-  included), its learning rate used as configured. **The learning rate is not scaled with the
-  number of replicas**: the global batch size is the config's ``batch_size`` whatever the
-  number of replicas, so the same config gives the same optimization problem on one device or
-  many. If you raise ``batch_size`` to feed more replicas, scale the learning rate yourself
-  (linearly for SGD is the usual starting point, with a warm-up; for Adam roughly by the
-  square root);
-- the loss and the compiled metrics are averaged over the epoch (and over the validation set,
-  weighted by example counts, so uneven last batches count correctly) and logged with absl;
-- the training state is saved after every epoch with a `selu_zoo.resume.ResumeCheckpoint`
-  (by the chief into its folder, by other workers into temporary folders), and restored
-  from it at the start: a new run goes on from the epoch after the newest complete
-  checkpoint. Like Keras ``fit`` with ``initial_epoch`` it restores the epoch, not the
-  position in the data stream (which restarts at the beginning of a pass);
-- Keras callbacks given to `train` get ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``
-  (with ``loss``, metrics and ``val_`` metrics) and ``on_train_end``; pass the ones that write
-  files (TensorBoard, the best model) on the chief only.
+- each replica computes ``model.compute_loss`` on its contiguous slice of the global batch
+  (`selu_zoo.distribute.inputs.distribute_batches`); Keras divides that loss by
+  ``num_replicas_in_sync`` and the optimizer sums the gradients over the replicas, so one
+  step applies the gradient of the mean loss over the global batch, as on one device.
+  **The learning rate is not scaled with the number of replicas**: the global batch is the
+  config's ``batch_size`` however many replicas there are; if you raise it to feed more
+  replicas, scale the learning rate yourself (linearly for SGD, with a warm-up; roughly by
+  the square root for Adam);
+- the loss and the compiled metrics are averaged over the epoch and over the validation set
+  (weighted by example counts, so uneven last batches count correctly);
+- after every epoch the state is saved with a `selu_zoo.resume.ResumeCheckpoint` (every
+  worker saves: it is collective); the caller restores it and passes ``initial_epoch``;
+- Keras callbacks get ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` (with the
+  ``val_`` metrics) and ``on_train_end``; pass the ones that write files on the chief only.
 
 The model must be built and compiled inside ``strategy.scope()``.
 """
@@ -154,7 +147,7 @@ class _Steps:
         return {name: float(value) for name, value in self._results_function().items()}
 
 
-def _build(model, strategy, examples):
+def _build(model, strategy, batches):
     """Creates the compiled loss and metric variables under the strategy, outside replicas.
 
     Variables cannot be created inside ``strategy.run``; one call of the loss and the
@@ -162,8 +155,8 @@ def _build(model, strategy, examples):
     are reset afterwards).
     """
     with strategy.scope():
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
-            next(iter(examples.batch(2))))
+        first = tf.nest.map_structure(lambda t: t[:2], next(iter(batches.take(1))))
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first)
         y_pred = model(x, training=False)
         model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                            training=False)
@@ -176,10 +169,10 @@ def _format(logs):
     return " ".join(f"{name} {value:.4g}" for name, value in logs.items())
 
 
-def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_per_epoch,
-          resume, validation_examples=None, callbacks=None, jit_compile=False,
-          steps_per_execution=1):
-    """Trains ``model`` under ``strategy`` with a custom loop, resuming from ``resume``.
+def train(model, strategy, train_batches, *, global_batch_size, epochs, steps_per_epoch,
+          initial_epoch=0, resume=None, validation_batches=None, callbacks=None,
+          jit_compile=False, steps_per_execution=1):
+    """Trains ``model`` under ``strategy`` with a custom loop from ``initial_epoch`` on.
 
     Every worker of a multi-worker cluster calls this with the same arguments except
     ``callbacks`` (pass file-writing callbacks on the chief only).
@@ -187,17 +180,19 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
     Args:
       model: a Keras model built and compiled inside ``strategy.scope()``.
       strategy: a ``tf.distribute.Strategy`` (any: default, mirrored, multi-worker).
-      train_examples: a ``tf.data.Dataset`` of single ``(x, y)`` or ``(x, y, sample_weight)``
-        examples, shuffled with a fixed seed (reshuffled each pass); repeated here.
-      global_batch_size: examples per step over all replicas (the config's ``batch_size``);
-        must be a multiple of ``strategy.num_replicas_in_sync``.
-      epochs: the total number of epochs (a resumed run trains only the missing ones).
+      train_batches: a ``tf.data.Dataset`` of full global batches of ``(x, y)`` or
+        ``(x, y, sample_weight)``, at least ``steps_per_epoch`` for each epoch to train,
+        the same on every worker (e.g. `selu_zoo.datasets.Dataset.batches` with
+        ``drop_remainder=True``).
+      global_batch_size: examples per step over all replicas; a multiple of
+        ``strategy.num_replicas_in_sync``.
+      epochs: the total number of epochs.
       steps_per_epoch: optimizer steps per epoch; a multiple of ``steps_per_execution``.
-      resume: a `selu_zoo.resume.ResumeCheckpoint` of the model (its folder on storage
-        every worker can read, for a multi-machine cluster), restored at the start and
-        saved after every epoch.
-      validation_examples: optional dataset of single examples evaluated after each epoch.
-      callbacks: Keras callbacks driven at epoch granularity.
+      initial_epoch: the epochs done before (`selu_zoo.resume.ResumeCheckpoint.restore`).
+      resume: a `selu_zoo.resume.ResumeCheckpoint` of the model, saved after every epoch
+        (None: no checkpoints).
+      validation_batches: optional dataset of global batches evaluated after each epoch.
+      callbacks: Keras callbacks (or a ``keras.callbacks.CallbackList``) driven per epoch.
       jit_compile: compile each replica's forward and backward pass with XLA (the all-reduce
         and the optimizer update stay outside XLA).
       steps_per_execution: steps run per ``tf.function`` call.
@@ -217,14 +212,13 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
     if steps_per_epoch % steps_per_execution:
         raise ValueError(f"steps_per_epoch {steps_per_epoch} is not a multiple of "
                          f"steps_per_execution {steps_per_execution}")
-    train_data = inputs.distribute_examples(strategy, train_examples, global_batch_size,
-                                            repeat=True)
-    validation_data = None if validation_examples is None else inputs.distribute_examples(
-        strategy, validation_examples, global_batch_size, repeat=False)
-    _build(model, strategy, train_examples)
+    train_data = inputs.distribute_batches(strategy, train_batches, global_batch_size)
+    validation_data = None if validation_batches is None else inputs.distribute_batches(
+        strategy, validation_batches, global_batch_size)
+    _build(model, strategy, train_batches)
     steps = _Steps(model, strategy, jit_compile, steps_per_execution, validation_data)
-    initial_epoch = resume.restore()
-    callback_list = keras.callbacks.CallbackList(callbacks or [], model=model)
+    callback_list = callbacks if isinstance(callbacks, keras.callbacks.CallbackList) else \
+        keras.callbacks.CallbackList(callbacks or [], model=model)
     history, train_seconds = {}, []
     model.stop_training = False
     callback_list.on_train_begin()
@@ -239,22 +233,24 @@ def train(model, strategy, train_examples, *, global_batch_size, epochs, steps_p
         seconds = time.perf_counter() - start
         train_seconds.append(seconds)
         if validation_data is not None:
+            callback_list.on_test_begin()
             steps.reset()
             for batch in validation_data:
                 steps.test_function(batch)
             logs.update({f"val_{name}": value for name, value in steps.results().items()})
+            callback_list.on_test_end()
         for name, value in logs.items():
             history.setdefault(name, []).append(value)
         logging.debug("epoch %d/%d: %s (%.2f s, %.0f examples/s)", epoch + 1, epochs,
                       _format(logs), seconds, steps_per_epoch * global_batch_size / seconds)
         if not math.isfinite(logs["loss"]):  # the same on every worker: it is all-reduced
             raise NonFiniteLossError(f"the loss became {logs['loss']} in epoch {epoch + 1}")
-        resume.save(epoch + 1)
+        if resume is not None:
+            resume.save(epoch + 1)
         callback_list.on_epoch_end(epoch, logs)
         # A callback on the chief may stop training; every worker must stop at the same epoch.
         if steps.any_worker(model.stop_training):
             break
     callback_list.on_train_end()
     return LoopResult(history=history, initial_epoch=initial_epoch,
-                      epochs=int(resume.epoch) if history else initial_epoch,
-                      train_seconds=train_seconds)
+                      epochs=initial_epoch + len(train_seconds), train_seconds=train_seconds)
