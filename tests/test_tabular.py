@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from selu_zoo.datasets import tabular
-from selu_zoo.datasets.tabular import CsvError, CsvOptions, preparation
+from selu_zoo.datasets.tabular import CsvError, CsvOptions, labels, preparation
 
 
 def _write(path, text):
@@ -239,7 +239,7 @@ def test_missing_values_take_the_train_mean(tmp_path):
 
 def test_holdout_split_is_exact_per_class_and_seeded():
     codes = np.random.default_rng(0).permutation(np.repeat([0, 1, 2], [3, 10, 101]))
-    split = preparation._holdout_split
+    split = labels.holdout_split
     first = split(codes, ("a", "b", "c"), 7, "here")
     for code, count in enumerate([3, 10, 101]):
         got = np.bincount(first[codes == code], minlength=3)
