@@ -253,7 +253,8 @@ def test_holdout_split_is_exact_per_class_and_seeded():
 
 def test_many_rows_go_through_buckets_on_disk_in_random_order(tmp_path, monkeypatch):
     monkeypatch.setattr(preparation, "_MEMORY_BYTES", 0)  # Buckets on disk,
-    monkeypatch.setattr(preparation, "_BUCKET_BYTES", 600)  # of about 75 rows each.
+    monkeypatch.setattr(preparation, "_BUCKET_BYTES", 600)  # of about 75 rows each,
+    monkeypatch.setattr(preparation, "BLOCK_ROWS", 5)  # stored in blocks of 5 rows.
     text = "x,y\n" + "".join(f"{i},{i * 2 // 300}\n" for i in range(300))  # Sorted.
     builder = _prepare(tmp_path, text)
     shards = {name: split.num_shards for name, split in builder.info.splits.items()}
@@ -261,7 +262,7 @@ def test_many_rows_go_through_buckets_on_disk_in_random_order(tmp_path, monkeypa
     assert sorted(_by_line(builder)) == list(range(300))
     assert not [name for name in os.listdir(builder.data_dir) if "bucket" in name]
     first = [int(e["label"]) for e in _examples(builder, "train")[:60]]
-    assert 20 < sum(first) < 40  # Both classes among the first rows read.
+    assert 20 < sum(first) < 40  # Both classes among the first rows read (12 blocks).
 
 
 # --- preparation: hashing, reuse, concurrency, storage -------------------------------

@@ -221,6 +221,10 @@ def read_layouts(paths: Sequence[str], options: spec.CsvOptions) -> list[Layout]
                                 features=features, excluded=excluded) for layout in heads]
 
 
+def _array(column) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
 class CsvFile:
     """One CSV file with its layout: its rows in batches, and messages that locate a value."""
 
@@ -239,7 +243,7 @@ class CsvFile:
         """
         layout = self.layout
         names = [f"c{i}" for i in range(len(layout.names))]
-        types = {names[i]: pa.float64() for i in layout.features}
+        types = {names[i]: pa.float32() for i in layout.features}
         types.update({names[i]: pa.string() for i in (layout.label, layout.split)
                       if i is not None})
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
@@ -255,15 +259,15 @@ class CsvFile:
             source = self.path if plain and storage.is_local(self.path) else pa.PythonFile(raw, "r")
             try:
                 if plain and tf.io.gfile.stat(self.path).length <= WHOLE_FILE_BYTES:
-                    reader = pa_csv.read_csv(source, *options).to_batches()
+                    reader = [pa_csv.read_csv(source, *options)]  # One batch: a table.
                 else:
                     reader = pa_csv.open_csv(source, *options)
                 for batch in reader:
                     x = np.empty((batch.num_rows, len(layout.features)), np.float32)
                     for position, i in enumerate(layout.features):
-                        x[:, position] = batch.column(names[i]).to_numpy(zero_copy_only=False)
-                    yield (x, batch.column(names[layout.label]),
-                           None if layout.split is None else batch.column(names[layout.split]))
+                        x[:, position] = batch.column(names[i])
+                    yield x, *(None if i is None else _array(batch.column(names[i]))
+                               for i in (layout.label, layout.split))
             except pa.ArrowInvalid as error:
                 self.diagnose()
                 raise spec.CsvError(f"{self.path}: not readable as CSV "

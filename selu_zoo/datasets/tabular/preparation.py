@@ -70,7 +70,8 @@ class _Buckets:
 
     def read(self, index: int) -> tuple:
         if not self.files:
-            return tuple(np.concatenate(column) for column in zip(*self.parts))
+            return self.parts[0] if len(self.parts) == 1 else tuple(
+                np.concatenate(column) for column in zip(*self.parts))
         with tf.io.gfile.GFile(self.paths[index], "rb") as f:
             records = np.frombuffer(f.read(), self.dtype)
         return tuple(records[name] for name in self.dtype.names)
@@ -129,13 +130,15 @@ def _lists(message: str, values: np.ndarray) -> list[bytes]:
     return lists
 
 
-def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray) -> int:
-    """Writes rows as one ``tf.train.Example`` per block of rows; returns the blocks."""
+def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray, rng) -> int:
+    """Writes rows as one ``tf.train.Example`` per block of consecutive rows, the blocks in a
+    random order (``rng``); returns the number of blocks."""
     kind = "float" if label.dtype == np.float32 else "int64"
     columns = list(zip(_lists("FloatList", x), _lists(kind.capitalize() + "List", label),
                        _lists("Int64List", row)))
     with tf.io.TFRecordWriter(path) as writer:
-        for features, labels, rows in columns:
+        for block in rng.permutation(len(columns)):
+            features, labels, rows = columns[block]
             example = tf.train.Example()
             feature = example.features.feature
             feature["features"].float_list.MergeFromString(features)
@@ -146,7 +149,9 @@ def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray) -
 
 
 def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts, seed):
-    """Writes each bucket, shuffled, as one shard per split; returns (split infos, moments)."""
+    """Writes each bucket as one shard per split, its blocks of rows in a random order (a
+    shuffle buffer of a hundred blocks then mixes even a sorted file); returns (split
+    infos, train moments)."""
     count = buckets.count
     rows = np.bincount(split_of * count + bucket_of.astype(np.int64), minlength=3 * count)
     shards = [np.flatnonzero(rows.reshape(3, count)[s]).tolist() for s in range(3)]
@@ -157,20 +162,20 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts,
                  for name in spec.SPLITS]
     for index in range(count):
         xs, values, codes, ids = buckets.read(index)
-        order = rng.permutation(len(ids))
-        split = split_of[ids[order]]
+        split = split_of[ids]
         for code, template in enumerate(templates):
-            chosen = order[split == code]
-            if not len(chosen):
+            chosen = split == code
+            if not chosen.any():
                 continue
-            x, row = xs[chosen], ids[chosen] - starts[np.searchsorted(starts, ids[chosen],
-                                                                      side="right") - 1]
+            x, row = xs[chosen], ids[chosen]
+            if len(starts) > 1:  # Each file's rows count from 0.
+                row -= starts[np.searchsorted(starts, row, side="right") - 1]
             for position, mean in means.items():
                 x[np.isnan(x[:, position]), position] = mean
             label = values[chosen].astype(np.float32) if final is None else final[codes[chosen]]
             path = template.sharded_filepath(shard_index=shards[code].index(index),
                                              num_shards=len(shards[code]))
-            lengths[code].append(_write_shard(os.fspath(path), x, label, row))
+            lengths[code].append(_write_shard(os.fspath(path), x, label, row, rng))
             for start in range(0, len(x) * (code == 0), 1 << 16):  # Train statistics.
                 features.add(x[start:start + (1 << 16)])
                 labels.add(label[start:start + (1 << 16)])
