@@ -275,49 +275,44 @@ class CsvFile:
 
     def _record(self, index: int) -> tuple[int, list[str]]:
         """``(line, fields)`` of a data row, found by reading the file again."""
-        rows = records(self.path, self.layout.delimiter)
-        return next(record for i, record in enumerate(rows, -self.layout.has_header)
-                    if i == index)
+        rows = enumerate(records(self.path, self.layout.delimiter), -self.layout.has_header)
+        return next(record for i, record in rows if i == index)
 
     def diagnose(self) -> None:
         """Reads every row with Python's csv module; raises `spec.CsvError` at the first row
         of another length, feature that is not a finite float32 number, or missing one
         (with ``missing="error"``)."""
-        width = len(self.layout.names)
+        width, header_line = len(self.layout.names), self.layout.header_line
         for index, (line, fields) in enumerate(records(self.path, self.layout.delimiter),
                                                -self.layout.has_header):
-            if index < 0:
-                continue
-            if len(fields) != width:
+            if index >= 0 and len(fields) != width:
                 raise spec.CsvError(f"{self.path} line {line}: {len(fields)} fields, but line "
-                                    f"{self.layout.header_line} has {width}; every row needs "
-                                    f"the same number of fields")
-            for position, column in enumerate(self.layout.features):
-                text = fields[column]
+                                    f"{header_line} has {width}; every row needs the same "
+                                    f"number of fields")
+            for position, text in enumerate(fields[i] for i in self.layout.features
+                                            if index >= 0):
                 if is_missing(text) and self.options.missing == "error":
                     self.fail(index, position, MISSING_MESSAGE)
                 if not is_missing(text) and parse_number(text) is None:
-                    header = line == self.layout.header_line and self.options.header == "auto"
-                    self.fail(index, position, (
-                        f"{{text}} is not {not_a_number_kind(text)}; feature columns must be "
-                        f"numeric (exclude_columns leaves a column out, label_column makes it "
-                        f"the label)" + (f"; if line {line} is a header, set header=True"
-                                         if header else "")))
+                    hint = (f"; if line {line} is a header, set header=True" if line ==
+                            header_line and self.options.header == "auto" else "")
+                    self.fail(index, position, f"{{text}} is not {not_a_number_kind(text)}; "
+                              f"feature columns must be numeric (exclude_columns leaves a column "
+                              f"out, label_column makes it the label){hint}")
 
-    def _column(self, column) -> int:
-        if isinstance(column, str):
-            return self.layout.label if column == "label" else self.layout.split
-        return self.layout.features[column]
+    def where(self, column, line: int | None = None) -> str:
+        """``"PATH[ line N], column 'x' (index 3)"`` of a feature position, ``"label"`` or
+        ``"split"``."""
+        return f"{self.path}{'' if line is None else f' line {line}'}, " \
+               f"{self.layout.describe(self._index(column))}"
 
-    def where(self, index: int | None, column) -> str:
-        """``"PATH, column 'x' (index 3)"`` of a feature position, ``"label"`` or ``"split"``;
-        with a row ``index``, ``"PATH line N, column ..."``."""
-        line = "" if index is None else f" line {self._record(index)[0]}"
-        return f"{self.path}{line}, {self.layout.describe(self._column(column))}"
+    def _index(self, column) -> int:
+        layout = self.layout
+        return {"label": layout.label, "split": layout.split}[column] \
+            if isinstance(column, str) else layout.features[column]
 
     def fail(self, index: int, column, message: str) -> None:
-        """Raises `spec.CsvError` for a value; ``{text}`` in ``message`` is its quoted text."""
+        """Raises `spec.CsvError` for a row's value; ``{text}`` in ``message`` is its text."""
         line, fields = self._record(index)
-        text = quoted(fields[self._column(column)])
-        raise spec.CsvError(f"{self.path} line {line}, {self.layout.describe(self._column(column))}"
-                            f": {message.replace('{text}', text)}")
+        text = quoted(fields[self._index(column)])
+        raise spec.CsvError(f"{self.where(column, line)}: {message.replace('{text}', text)}")

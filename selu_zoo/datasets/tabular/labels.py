@@ -69,7 +69,7 @@ class Labels:
             self.values.append(value)
         if len(self.code_of) > MAX_CLASSES:
             if self.task == spec.CLASSIFICATION or not self.numeric:
-                raise spec.CsvError(f"{source.where(None, 'label')}: more than {MAX_CLASSES} "
+                raise spec.CsvError(f"{source.where('label')}: more than {MAX_CLASSES} "
                                     f"distinct labels; classification allows at most "
                                     f"{MAX_CLASSES} classes (set task='regression' for a "
                                     f"numeric target)")
@@ -103,7 +103,7 @@ class Labels:
         if self.task == spec.REGRESSION or (
                 self.task == "auto" and self.numeric and not self.integer):
             return spec.REGRESSION, None, None
-        where, names = source.where(None, "label"), self.names
+        where, names = source.where("label"), self.names
         if self.numbers_only:
             raise spec.CsvError(f"{where}: more than {MAX_CLASSES} distinct integer labels; set "
                                 f"task='regression' (classification allows at most "

@@ -185,6 +185,23 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts,
                                      float(labels.mean), float(labels.variance))
 
 
+def _train_means(buckets, split_of, missing, source) -> dict[int, float]:
+    """The train-split mean of each feature with missing values (a pass over the buckets)."""
+    positions = np.flatnonzero(missing)
+    sums, counts = np.zeros(len(positions)), np.zeros(len(positions))
+    for index in range(buckets.count if len(positions) else 0):
+        x, _, _, ids = buckets.read(index)
+        x = x[split_of[ids] == 0][:, positions]
+        sums += np.nansum(x, axis=0, dtype=np.float64)
+        counts += (~np.isnan(x)).sum(axis=0)
+    for position, count in zip(positions, counts):
+        if not count:
+            raise spec.CsvError(f"{source.where(int(position))}: no value in the train split "
+                                f"to impute its {missing[position]} missing values from; "
+                                f"exclude the column")
+    return {int(p): float(total / count) for p, total, count in zip(positions, sums, counts)}
+
+
 def _stamp(path: str) -> tuple[int, int]:
     stat = tf.io.gfile.stat(path)
     return stat.length, stat.mtime_nsec
@@ -205,30 +222,19 @@ def _write_dataset(kind, sources, digests, stamps, key, options, directory) -> N
         if _stamp(source.path) != stamp:
             raise spec.CsvError(f"{source.path} changed while it was being prepared; run again")
     task, class_names, final = labels.finish(source, len(codes))
-    where = source.where(None, "label")
+    where = source.where("label")
     if given is not None:
         split_of, method = given, "files" if len(sources) == 3 else "column"
         empty = [s for s, n in zip(spec.SPLITS, np.bincount(given, minlength=3)) if not n]
         if empty:
-            raise spec.CsvError(f"{source.where(None, 'split')}: no rows for the {empty[0]} "
+            raise spec.CsvError(f"{source.where('split')}: no rows for the {empty[0]} "
                                 f"split; each split needs at least one row")
     else:
         stratified = task == spec.CLASSIFICATION
         split_of = labels_lib.holdout_split(final[codes] if stratified else np.zeros_like(codes),
                                             class_names, options.split_seed, where)
         method = "stratified" if stratified else "random"
-    positions, sums, counts = np.flatnonzero(missing), 0.0, 0
-    for index in range(buckets.count if len(positions) else 0):  # Train means for gaps.
-        x, _, _, ids = buckets.read(index)
-        x = x[split_of[ids] == 0][:, positions]
-        sums, counts = sums + np.nansum(x, 0, np.float64), counts + (x == x).sum(0)
-    for position, count in zip(positions, np.zeros(len(positions)) + counts):
-        if not count:
-            raise spec.CsvError(f"{source.where(None, int(position))}: no value in the train "
-                                f"split to impute its {missing[position]} missing values "
-                                f"from; exclude the column")
-    means = {int(p): float(m) for p, m in zip(positions, np.zeros(len(positions)) + sums /
-                                                  np.maximum(counts, 1))}
+    means = _train_means(buckets, split_of, missing, source)
     infos, moments = _write_splits(directory, buckets, split_of.astype(np.int64), bucket_of,
                                    final, means, starts, options.split_seed)
     storage.remove_tree(buckets.folder)
