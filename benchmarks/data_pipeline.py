@@ -277,7 +277,7 @@ def _storage_forms(directory, rows=FORM_ROWS):
         name=f"storing {rows:,} rows",
         candidates=[harness.Candidate("one tf.train.Example per row", per_row),
                     harness.Candidate(f"one per {preparation.BLOCK_ROWS}-row block (selu_zoo)",
-                                      lambda: preparation._write_shard(path, x, labels, row))],
+                                      lambda: preparation._write_shard(path, x, labels, row, rng))],
         references=["one tf.train.Example per row"], items_per_call=rows, item_name="rows",
         params={"rows": rows, "features": FEATURES},
         notes=["Why the prepared CSV data stores blocks of rows: serializing one example "
