@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
 
@@ -221,6 +222,13 @@ def read_layouts(paths: Sequence[str], options: spec.CsvOptions) -> list[Layout]
                                 features=features, excluded=excluded) for layout in heads]
 
 
+def _numbers(column) -> pa.Array:
+    """Texts as float32, with `MISSING_TOKENS` (after strip() and lower()) as nulls."""
+    text = pc.utf8_trim_whitespace(_array(column))
+    missing = pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS)))
+    return pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float32())
+
+
 def _array(column) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
@@ -233,17 +241,20 @@ class CsvFile:
         self.feature_names = tuple(layout.names[i] for i in layout.features)
         self.label_name, self.label_index = layout.names[layout.label], layout.label
 
-    def batches(self) -> Iterator[tuple[np.ndarray, pa.Array, pa.Array | None]]:
+    def batches(self, careful: bool = False
+                ) -> Iterator[tuple[np.ndarray, pa.Array, pa.Array | None]]:
         """Yields ``(features, labels, splits)`` of consecutive rows: float32 features (NaN
         where missing, inf where float32 cannot hold a value), labels and split-column
-        values as pyarrow strings (None without a split column).
+        values as pyarrow strings (None without a split column). ``careful`` reads features
+        as text first (missing values spelled with spaces, " NA"); it is the second try
+        when a file read whole does not parse.
 
         Raises:
           spec.CsvError: For the first row pyarrow cannot read (see `diagnose`).
         """
-        layout = self.layout
+        layout, yielded = self.layout, False
         names = [f"c{i}" for i in range(len(layout.names))]
-        types = {names[i]: pa.float32() for i in layout.features}
+        types = {names[i]: pa.string() if careful else pa.float32() for i in layout.features}
         types.update({names[i]: pa.string() for i in (layout.label, layout.split)
                       if i is not None})
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
@@ -265,10 +276,15 @@ class CsvFile:
                 for batch in reader:
                     x = np.empty((batch.num_rows, len(layout.features)), np.float32)
                     for position, i in enumerate(layout.features):
-                        x[:, position] = batch.column(names[i])
+                        x[:, position] = _numbers(batch.column(names[i])) if careful \
+                            else batch.column(names[i])
+                    yielded = True
                     yield x, *(None if i is None else _array(batch.column(names[i]))
                                for i in (layout.label, layout.split))
             except pa.ArrowInvalid as error:
+                if not (careful or yielded):
+                    yield from self.batches(careful=True)
+                    return
                 self.diagnose()
                 raise spec.CsvError(f"{self.path}: not readable as CSV "
                                     f"({str(error).splitlines()[0]})") from None
