@@ -106,7 +106,7 @@ class Source:
     @property
     def blocks(self):
         """Whether each stored example is a block of rows (tabular data)."""
-        return bool((self.builder.info.metadata or {}).get("rows_per_example"))
+        return _blocks(self.builder.info)
 
     def num_examples(self, split):
         """The number of examples (rows) of a split, from the builder's info (no data read).
@@ -122,6 +122,11 @@ class Source:
                 split=self.split_specs[split], as_supervised=True).cardinality())
             return cardinality if cardinality >= 0 else None
         return int(splits[self.split_specs[split]].num_examples)
+
+
+def _blocks(info):
+    """Whether each example stores a block of rows (a prepared tabular dataset)."""
+    return bool((info.metadata or {}).get("rows_per_example"))
 
 
 def _parser(builder):
@@ -151,7 +156,7 @@ def _parser(builder):
             example_dtype = tf.int64
         else:  # Encoded (bytes) or of another type.
             return None
-        if shape[:1] == (None,) and None not in shape[1:]:
+        if _blocks(info) and shape[:1] == (None,) and None not in shape[1:]:
             specs[key] = tf.io.FixedLenSequenceFeature(shape[1:], example_dtype,
                                                        allow_missing=True)
         elif None in shape:
@@ -160,9 +165,8 @@ def _parser(builder):
             specs[key] = tf.io.FixedLenFeature(shape, example_dtype)
         dtypes[key] = tf.as_dtype(feature.tf_dtype)
 
-    def parse(serialized):
-        parse_fn = tf.io.parse_single_example if serialized.shape.rank == 0 \
-            else tf.io.parse_example
+    def parse(serialized):  # A block of rows, or a batch of records of a row each.
+        parse_fn = tf.io.parse_single_example if _blocks(info) else tf.io.parse_example
         parsed = parse_fn(serialized, specs)
         return tuple(tf.cast(parsed[key], dtypes[key]) for key in keys)
 
@@ -287,7 +291,7 @@ def _describe(name, builder):
                          "pair of feature names is required")
     feature = info.features[keys[0]]
     shape, dtype = tuple(feature.shape), tf.as_dtype(feature.tf_dtype)
-    if (info.metadata or {}).get("rows_per_example"):
+    if _blocks(info):
         shape = shape[1:]
     if any(d is None for d in shape) or not (dtype.is_floating or dtype.is_integer
                                              or dtype.is_bool):
