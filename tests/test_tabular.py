@@ -480,3 +480,16 @@ def test_a_semicolon_gz_file_trains_through_the_dataset_api(tmp_path):
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(data.batches("train", 32, shuffle_seed=0), epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_a_file_streamed_in_small_blocks_reads_as_the_file_read_whole(tmp_path, monkeypatch):
+    text = "a,b,kind\n" + "".join(f"{i * 0.5},{-i},{'xyz'[i % 3]}\n" for i in range(300))
+    (tmp_path / "whole").mkdir()
+    expected = _by_line(_prepare(tmp_path / "whole", text))
+    monkeypatch.setattr(tabular.csv_file, "WHOLE_FILE_BYTES", 0)  # open_csv, streamed,
+    monkeypatch.setattr(tabular.csv_file, "BLOCK_BYTES", 256)  # about 20 rows a block.
+    got = _by_line(_prepare(tmp_path, text))
+    assert sorted(got) == sorted(expected) == list(range(300))
+    for row, (split, features, label) in got.items():
+        assert split == expected[row][0] and label == expected[row][2]
+        np.testing.assert_array_equal(features, expected[row][1])
