@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -207,8 +208,9 @@ def _stamp(path: str) -> tuple[int, int]:
     return stat.length, stat.mtime_nsec
 
 
-def _write_dataset(kind, sources, digests, stamps, key, options, directory) -> None:
-    """Reads, checks and splits the files, and writes the dataset into ``directory``."""
+def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
+    """Reads, checks and splits the files, and writes the dataset into ``directory``;
+    ``hashes()`` gives the files' SHA-256s and the key once the metadata needs them."""
     source, layout = sources[0], getattr(sources[0], "layout", None)
     size = sum(tf.io.gfile.stat(s.path).length for s in sources)
     buckets, labels = _Buckets(directory, size, len(source.feature_names)), labels_lib.Labels(
@@ -240,6 +242,7 @@ def _write_dataset(kind, sources, digests, stamps, key, options, directory) -> N
     storage.remove_tree(buckets.folder)
     names, split_column = source.feature_names, None if layout is None or layout.split is None \
         else layout.names[layout.split]
+    digests, key, _ = hashes()
     metadata = {
         "source": kind, "paths": [s.path for s in sources], "sha256": list(digests),
         "content_hash": key, "feature_names": list(names), "label_column": source.label_name,
@@ -299,17 +302,28 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
         if not storage.exists(path) or storage.isdir(path):
             raise spec.CsvError(f"{path}: " + ("is a folder; give a file" if storage.exists(
                 path) else "no such file"))
-    stamps = [_stamp(path) for path in paths]  # Unchanged at the end: the data is hashed.
-    digests = [file_sha256(path) for path in paths]
-    key = hashlib.sha256(json.dumps({
-        "format": PREPARATION_FORMAT, "kind": kind, "sha256": digests,
-        "options": dataclasses.asdict(options)}, sort_keys=True).encode()).hexdigest()[:16]
     stem = re.sub(r"\.[^./]*$", "", paths[0].rstrip("/").rsplit("/", 1)[-1]).lower()
     stem = re.sub(r"[^a-z0-9]+", "_", stem).strip("_")[:40] or "data"
-    directory = storage.join(data_dir or default_data_dir(), NAME, f"{stem}_{key}", VERSION)
-    if is_prepared(directory):
-        logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
-        return _builder(directory)
+    parent = storage.join(data_dir or default_data_dir(), NAME)
+    stamps = [_stamp(path) for path in paths]  # Unchanged at the end: the data is hashed.
+    # Hashing runs beside the read, unless a file of this name was prepared before: then
+    # the hash comes first, to reuse that preparation if it is of these bytes.
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    hashing = executor.submit(lambda: [file_sha256(path) for path in paths])
+    executor.shutdown(wait=False)
+
+    def hashes():  # The files' SHA-256s, the key and the folder of the prepared data.
+        payload = {"format": PREPARATION_FORMAT, "kind": kind, "sha256": hashing.result(),
+                   "options": dataclasses.asdict(options)}
+        key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return payload["sha256"], key, storage.join(parent, f"{stem}_{key}", VERSION)
+
+    if storage.exists(parent) and any(name.startswith(f"{stem}_")
+                                      for name in tf.io.gfile.listdir(parent)):
+        directory = hashes()[2]
+        if is_prepared(directory):
+            logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
+            return _builder(directory)
     start = time.perf_counter()
     sources = ([CsvFile(p, layout, options) for p, layout in zip(paths, read_layouts(
         paths, options))] if kind == "csv" else [NpzFile(path) for path in paths])
@@ -318,11 +332,12 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
             raise spec.CsvError(f"{source.path}: {len(source.feature_names)} features per row, "
                                 f"but {paths[0]} has {len(sources[0].feature_names)}; separate "
                                 f"split files need the same columns")
-    storage.makedirs(directory.rsplit("/", 1)[0])
-    temporary = storage.temporary_sibling(directory, VERSION)
+    temporary = storage.temporary_sibling(storage.join(parent, stem), VERSION)
     try:  # Another process publishing the same key first wins: its data is the same.
         storage.makedirs(temporary)
-        _write_dataset(kind, sources, digests, stamps, key, options, temporary)
+        _write_dataset(kind, sources, hashes, stamps, options, temporary)
+        directory = hashes()[2]
+        storage.makedirs(directory.rsplit("/", 1)[0])
         storage.rename_exclusive(temporary, directory)
         logging.info("Prepared %s in %s in %.1f s", ", ".join(paths), directory,
                      time.perf_counter() - start)
