@@ -74,6 +74,7 @@ RULES = {
     "batch_size": _POSITIVE_INT,
     "steps_per_epoch": _optional(_POSITIVE_INT),
     "steps_per_execution": _optional(_POSITIVE_INT),
+    "checkpoint_every": _optional(_POSITIVE_INT),
     "optimizer": ((lambda v: isinstance(v, str) and bool(v)), "a Keras optimizer name"),
     "learning_rate": _POSITIVE,
     "momentum": _optional(_number(lambda v: 0 <= v < 1, "a number in [0, 1)")),

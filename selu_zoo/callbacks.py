@@ -6,6 +6,7 @@
 * `BestModelCheckpoint`: the best model of this run as ``.keras``, written atomically.
 * `HistoryFile`: every finished epoch's metrics, kept across resumes.
 * `TaskPictures`: the task's pictures (`selu_zoo.tasks.Task.pictures`) in TensorBoard.
+* `TimedCallbacks`: the callbacks of a run, with each epoch's seconds by part.
 """
 
 import math
@@ -37,19 +38,41 @@ def activation_statistics(model, inputs, select=None):
     """
     probe = model.activation_probe() if isinstance(model, tasks.Task) and select is None \
         else tasks.layer_probe(model, select or tasks.is_self_normalizing)
-    return _moments(probe, inputs)
+    return _moments(probe)(inputs)
 
 
-def _moments(probe, inputs):
+def _moments(probe, writer=None, jit_compile=False):
+    """A function ``(inputs, step=0) -> {layer: (mean, variance)}`` (floats) of ``probe``'s
+    outputs, computed in one compiled call (with XLA if ``jit_compile``) and written to
+    ``writer`` at ``step`` in another."""
     if probe is None:
-        return {}
-    outputs = probe(inputs) if not isinstance(probe, keras.Model) else probe(inputs,
-                                                                              training=False)
-    result = {}
-    for name, value in outputs.items():
-        values = tf.cast(value, tf.float64)
-        result[name] = (float(tf.reduce_mean(values)), float(tf.math.reduce_variance(values)))
-    return result
+        return lambda inputs, step=0: {}
+    call = (lambda x: probe(x, training=False)) if isinstance(probe, keras.Model) else probe
+    names = []
+
+    @tf.function(jit_compile=jit_compile)
+    def moments(inputs):
+        outputs = call(inputs)
+        names[:] = list(outputs)
+        values = [tf.cast(outputs[name], tf.float64) for name in names]
+        return tf.stack([tf.stack([tf.reduce_mean(v), tf.math.reduce_variance(v)])
+                         for v in values]) if values else tf.zeros((0, 2), tf.float64)
+
+    @tf.function
+    def write(stacked, step):
+        with writer.as_default(step=step):
+            for index, name in enumerate(names):
+                tf.summary.scalar(f"self_normalization/{name}/mean", stacked[index, 0])
+                tf.summary.scalar(f"self_normalization/{name}/variance", stacked[index, 1])
+
+    def measure(inputs, step=0):
+        stacked = moments(tf.nest.map_structure(tf.convert_to_tensor, inputs))
+        if writer is not None and names:
+            write(stacked, tf.constant(step, tf.int64))
+        return {name: (float(mean), float(variance))
+                for name, (mean, variance) in zip(names, stacked.numpy())}
+
+    return measure
 
 
 class SelfNormalizationMonitor(keras.callbacks.Callback):
@@ -81,18 +104,14 @@ class SelfNormalizationMonitor(keras.callbacks.Callback):
     def measure(self, step):
         """Measures now and writes the statistics at ``step``; returns them."""
         if self._probe is None:
-            self._probe = (self.model.activation_probe() if isinstance(self.model, tasks.Task)
-                           else tasks.layer_probe(self.model))
-        statistics = _moments(self._probe, self.probe_inputs)
-        self.history.append(statistics)
-        if self.log_dir is not None and statistics:
-            if self._writer is None:
+            if self.log_dir is not None:
                 self._writer = tf.summary.create_file_writer(str(self.log_dir))
-            with self._writer.as_default(step=step):
-                for name, (mean, variance) in statistics.items():
-                    tf.summary.scalar(f"self_normalization/{name}/mean", mean)
-                    tf.summary.scalar(f"self_normalization/{name}/variance", variance)
-            self._writer.flush()
+            self._probe = _moments(self.model.activation_probe()
+                                   if isinstance(self.model, tasks.Task)
+                                   else tasks.layer_probe(self.model), self._writer,
+                                   jit_compile=bool(getattr(self.model, "jit_compile", False)))
+        statistics = self._probe(self.probe_inputs, step)
+        self.history.append(statistics)
         return statistics
 
     def verdict(self):
@@ -119,7 +138,7 @@ class SelfNormalizationMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
-            self._writer = None
+            self._writer, self._probe = None, None
 
 
 def _distance(mean, variance):
@@ -167,33 +186,38 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
-    """Saves this run's best model (``.keras``) whenever ``monitor`` improves.
+    """Keeps this run's best model (``.keras``) by ``monitor``.
 
-    The file is written to a temporary sibling and renamed into place (a run killed while
+    An epoch that improves ``monitor`` is written at once, or with ``deferred=True`` kept in
+    memory until `write` (call it on a `TimedCallbacks` budget, and before every resume
+    checkpoint, so the best model on disk is never older than the state a run resumes
+    from). The file is written to a temporary sibling renamed into place (a run killed while
     saving leaves the previous best), and ``<filepath>.json`` records the value, the epoch
-    and ``run_id``. A resumed run (the same ``run_id``) continues from that record; a record
-    of another run is ignored, so the best model always belongs to the current run.
+    and ``run_id``. A resumed run (the same ``run_id``) continues from that record; a record of
+    another run is ignored, so the best model always belongs to the current run.
 
     Args:
       filepath: destination ending in ``.keras`` (any tf.io.gfile path).
       run_id: the run's identifier.
       monitor: the logs key to watch, e.g. ``"val_loss"``.
       mode: ``"min"`` or ``"max"``.
+      deferred: keep an improvement in memory until `write`.
 
     Attributes:
       best: the best value so far (None before the first finite one).
       best_epoch: its epoch (1-based).
     """
 
-    def __init__(self, filepath, run_id, monitor="val_loss", mode="min"):
+    def __init__(self, filepath, run_id, monitor="val_loss", mode="min", deferred=False):
         super().__init__()
         if not str(filepath).endswith(".keras"):
             raise ValueError(f"filepath must end in .keras, got {filepath!r}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.filepath, self.run_id = str(filepath), run_id
-        self.monitor, self.mode = monitor, mode
+        self.monitor, self.mode, self.deferred = monitor, mode, deferred
         self.best, self.best_epoch = None, None
+        self._unwritten, self._epoch = None, None
 
     @property
     def record_path(self):
@@ -222,13 +246,37 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         return value < self.best if self.mode == "min" else value > self.best
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch + 1
         value = (logs or {}).get(self.monitor)
         if value is None or not self._improved(float(value)):
             return
-        save_model(self.model, self.filepath)
+        previous = self.best, self.best_epoch
         self.best, self.best_epoch = float(value), epoch + 1
+        # Not deferred, it is written now: the weights need no copy.
+        self._unwritten = self.model.get_weights() if self.deferred else ()
+        if not self.deferred:
+            try:
+                self.write()
+            except BaseException:
+                self.best, self.best_epoch = previous
+                raise
+
+    def write(self):
+        """Saves the best weights kept since the last `write`, if any; returns the path."""
+        if self._unwritten is None:  # nothing new
+            return self.filepath
+        current = None if self.best_epoch == self._epoch else self.model.get_weights()
+        if current is not None:
+            self.model.set_weights(self._unwritten)
+        try:
+            save_model(self.model, self.filepath)
+        finally:
+            if current is not None:
+                self.model.set_weights(current)
+        self._unwritten = None
         storage.write_json(self.record_path, {"monitor": self.monitor, "value": self.best,
                                               "epoch": self.best_epoch, "run_id": self.run_id})
+        return self.filepath
 
 
 class HistoryFile(keras.callbacks.Callback):
@@ -318,3 +366,81 @@ class TaskPictures(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class TimedCallbacks(keras.callbacks.CallbackList):
+    """A ``CallbackList`` that times every epoch and keeps deferrable bookkeeping in budget.
+
+    Each epoch is timed by part: its train steps, its validation and each callback's
+    ``on_epoch_end``. A callback given a budget (a fraction) runs its ``on_epoch_end`` in the
+    first epoch, then only while its seconds so far, plus its last cost, stay within that
+    fraction of the epochs' seconds since the first (whose tracing is not counted). Pass the
+    list as ``callbacks`` to Keras ``fit`` or to `selu_zoo.distribute.train`.
+
+    Args:
+      callbacks: the Keras callbacks.
+      model: the model they serve.
+      budgets: optional ``{callback: fraction}`` of the deferrable callbacks.
+      **params: passed to every callback's ``set_params``.
+
+    Attributes:
+      seconds: one dict per epoch of this run: ``epoch`` (1-based), ``train``, ``validation``
+        and ``<callback name>`` in seconds (absent when a deferred callback did not run), and
+        ``total``, from the epoch's start to the end of its last callback.
+    """
+
+    def __init__(self, callbacks, model, budgets=None, **params):
+        super().__init__(callbacks, add_history=True, model=model, **params)
+        self.seconds = []
+        self._marks, self._steps, self._spent, self._last = {}, 0.0, {}, {}
+        budgets = budgets or {}
+        for callback in self.callbacks:
+            callback.on_epoch_end = self._timed(callback, budgets.get(callback))
+
+    def _timed(self, callback, budget):
+        name = getattr(callback, "name", None) or type(callback).__name__
+        method = callback.on_epoch_end
+
+        def timed(epoch, logs=None):
+            if budget is not None and name in self._last and (
+                    self._spent[name] + self._last[name] > budget * self._steps):
+                return
+            start = time.perf_counter()
+            try:
+                method(epoch, logs)
+            finally:
+                self._last[name] = time.perf_counter() - start
+                self._spent[name] = self._spent.get(name, 0.0) + self._last[name]
+                self.seconds[-1][name] = self._last[name]
+        return timed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._marks = {"begin": time.perf_counter()}
+        super().on_epoch_begin(epoch, logs)
+
+    def on_test_begin(self, logs=None):
+        if "begin" in self._marks:  # fit's validation, not a later evaluate
+            self._marks.setdefault("validation", time.perf_counter())
+        super().on_test_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        steps_end = self._marks.get("validation", now)
+        self.seconds.append({"epoch": epoch + 1, "train": steps_end - self._marks["begin"],
+                             "validation": now - steps_end})
+        super().on_epoch_end(epoch, logs)
+        self.seconds[-1]["total"] = time.perf_counter() - self._marks.pop("begin")
+        if len(self.seconds) > 1:
+            self._steps += self.seconds[-1]["total"]
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Calls ``function(epoch)`` (0-based) at the end of every epoch; ``name`` names it in
+    `TimedCallbacks.seconds`."""
+
+    def __init__(self, name, function):
+        super().__init__()
+        self.name, self.function = name, function
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.function(epoch)

@@ -1,6 +1,7 @@
-"""`ResumeCheckpoint`: what a run resumes from, saved after every epoch, for both loops.
+"""`ResumeCheckpoint`: what a run resumes from, for both loops.
 
-After each finished epoch the model's variables (dropout seed generators included), the
+After a finished epoch (every epoch on the custom loop; under Keras ``fit`` within 4% of the
+training time, `training`) the model's variables (dropout seed generators included), the
 optimizer's and the epoch counter are written as a ``tf.train.Checkpoint`` named
 ``ckpt-<epoch>``; a small ``ckpt-<epoch>.done`` file, written atomically afterwards, marks
 it complete. `ResumeCheckpoint.restore` takes the newest complete checkpoint that reads
@@ -14,7 +15,6 @@ the run's folder, the others into temporary folders (`selu_zoo.distribute.write_
 
 import re
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -121,16 +121,3 @@ class ResumeCheckpoint:
                 if name.startswith(f"{PREFIX}-{old}."):
                     storage.remove(storage.join(self.directory, name))
         return prefix
-
-    def callback(self):
-        """A Keras callback that calls `save` at the end of every epoch."""
-        return _SaveEachEpoch(self)
-
-
-class _SaveEachEpoch(keras.callbacks.Callback):
-    def __init__(self, resume):
-        super().__init__()
-        self.resume = resume
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.resume.save(epoch + 1)

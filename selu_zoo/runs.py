@@ -28,8 +28,9 @@ from selu_zoo import storage
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
-# Fields a resumed run may change: they lengthen or shorten training, not what is trained.
-RESUMABLE_FIELDS = ("epochs", "steps_per_execution")
+# Fields a resumed run may change: how long, how fast and how often it checkpoints, not what
+# it trains.
+RESUMABLE_FIELDS = ("epochs", "steps_per_execution", "checkpoint_every")
 # The entries of a workdir that belong to a run (and that --restart deletes).
 RUN_ENTRIES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, "checkpoints", "logs", "pictures")
 

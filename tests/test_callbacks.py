@@ -219,3 +219,35 @@ def test_task_pictures_go_to_tensorboard(tmp_path):
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0]))
             for v in e.summary.value}
     assert tags == {"vae_samples"}
+
+
+def test_deferred_best_model_is_written_from_its_epoch(tmp_path):
+    """Deferred, the best weights wait in memory; `write` saves them, not the current ones."""
+    path = tmp_path / "best.keras"
+    model = _tiny()
+    checkpoint = callbacks.BestModelCheckpoint(path, run_id="r", deferred=True)
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    best_weights = model.get_weights()
+    assert not path.exists()
+    model.set_weights([w + 1 for w in best_weights])
+    checkpoint.on_epoch_end(1, {"val_loss": 0.7})  # worse
+    checkpoint.write()
+    for saved, best in zip(keras.models.load_model(path).get_weights(), best_weights):
+        np.testing.assert_array_equal(saved, best)
+    assert model.get_weights()[0][0, 0] == best_weights[0][0, 0] + 1  # the model is untouched
+    assert json.loads((tmp_path / "best.keras.json").read_text())["epoch"] == 1
+
+
+def test_timed_callbacks_time_each_part_and_defer_within_budget():
+    calls = []
+    cheap = callbacks.EpochEnd("cheap", calls.append)
+    costly = callbacks.EpochEnd("costly", lambda epoch: calls.append(f"costly {epoch}"))
+    model = _tiny()
+    timed = callbacks.TimedCallbacks([cheap, costly], model, budgets={costly: 0.0})
+    x, y = np.zeros((8, 4), np.float32), np.zeros(8, np.int64)
+    model.fit(x, y, validation_data=(x, y), epochs=3, callbacks=timed, verbose=0)
+    assert calls == [0, "costly 0", 1, 2]  # the budgeted one runs in the first epoch only
+    parts = ["History", "cheap", "epoch", "total", "train", "validation"]  # Keras' History too
+    assert [sorted(e) for e in timed.seconds] == [sorted(parts + ["costly"]), parts, parts]
+    assert all(e["total"] >= e["train"] + e["validation"] > 0 for e in timed.seconds)

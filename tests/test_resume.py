@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from _mlp import make_data, make_model
-from selu_zoo import storage
+from selu_zoo import callbacks, storage
 from selu_zoo.resume import ResumeCheckpoint
 
 
@@ -15,8 +15,9 @@ def _fit(model, directory, epochs):
     resume = ResumeCheckpoint(model, str(directory))
     initial = resume.restore()
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    model.fit(data, epochs=epochs, initial_epoch=initial, callbacks=[resume.callback()],
-              shuffle=False, verbose=0)
+    save = callbacks.EpochEnd("resume", lambda epoch: resume.save(epoch + 1))
+    model.fit(data, epochs=epochs, initial_epoch=initial, callbacks=[save], shuffle=False,
+              verbose=0)
     return initial, resume
 
 

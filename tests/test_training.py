@@ -123,11 +123,14 @@ def test_an_interrupt_resumes_where_it_stopped(tmp_path, data_dir, monkeypatch):
     workdir = str(tmp_path / "work")
     config = config_of("snn", dataset="iris", epochs=4)
     with pytest.raises(training.Interrupted, match="interrupted at epoch 2; run the same "
-                                                   "command to resume"):
+                                                   "command to resume after epoch") as error:
         training.train_and_evaluate(config, workdir, data_dir=data_dir)
+    # Checkpoints come within 4% of the training time: the first epoch, then as it allows.
+    checkpointed = int(str(error.value).split("after epoch ")[1].split(",")[0])
     monkeypatch.setattr(callbacks.EpochLogger, "on_epoch_end", original)
     metrics = training.train_and_evaluate(config, workdir, data_dir=data_dir)["metrics"]
-    assert metrics["resumed_from_epoch"] == 2 and len(metrics["history"]["loss"]) == 4
+    assert metrics["resumed_from_epoch"] == checkpointed >= 1
+    assert len(metrics["history"]["loss"]) == 4
 
 
 def test_divergence_exports_nothing(tmp_path, data_dir):
