@@ -211,8 +211,8 @@ def test_killed_or_interrupted_runs_resume_where_they_stopped(tmp_path, data_dir
     """SIGKILL after epoch 3, Ctrl-C (a real SIGINT) after epoch 5 of the resumed run, then
     a run to the end. Each signal reaches a run held at a known epoch boundary, so the test
     does not race training however fast the machine is."""
-    args = ["--model=snn", "--config.epochs=12", f"--data_dir={data_dir}", "--workdir=work",
-            "--noexport", *SMALL]
+    args = ["--model=snn", "--config.epochs=12", "--config.checkpoint_every=1",
+            f"--data_dir={data_dir}", "--workdir=work", "--noexport", *SMALL]
     workdir = tmp_path / "work"
     process, paused = _start_paused(args, tmp_path, 3, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
