@@ -1,49 +1,36 @@
 """What train.py prints: a header, a line per epoch, a summary; TensorFlow's chatter aside.
 
-TensorFlow's C++ code writes to file descriptor 2 while ``import tensorflow`` runs (before
-absl's logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not stop it), and so does the
-TFLite converter. `NativeStderr` points descriptor 2 at a temporary file for the whole run
-and gives Python a stream on the real stderr, so our lines reach the console and C++'s do
-not; the captured text is shown when the run fails unexpectedly, and ``--verbosity=1``
-shows everything as it happens. This module imports no TensorFlow: train.py starts the
-capture before importing it.
+`NativeStderr` is `selu_zoo.console.NativeStderr` (TensorFlow's C++ lines go to a file), loaded
+here without importing selu_zoo, whose layers import TensorFlow: train.py starts the capture
+before that. The captured text is shown when the run fails unexpectedly, and
+``--verbosity=1`` shows everything as it happens.
 
 `configure_logging` keeps INFO lines of this project's code and warnings and errors of
 everyone's; ``--verbosity=1`` (absl's flag) shows every INFO line too.
 """
 
-import io
+import importlib.util
 import logging as python_logging
 import os
 import sys
-import tempfile
 
 _PROJECT = os.path.dirname(os.path.abspath(__file__))
 
 
-class NativeStderr:
-    """File descriptor 2 captured into a temporary file, Python's ``sys.stderr`` kept real."""
+def _selu_zoo_console():
+    """``selu_zoo.console``, imported without running ``selu_zoo/__init__.py`` if it is not
+    imported yet (``import selu_zoo`` later finds this same module)."""
+    if "selu_zoo.console" in sys.modules:
+        return sys.modules["selu_zoo.console"]
+    spec = importlib.util.spec_from_file_location(
+        "selu_zoo.console", os.path.join(_PROJECT, "selu_zoo", "console.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["selu_zoo.console"] = module
+    spec.loader.exec_module(module)
+    return module
 
-    def __init__(self):
-        self._file = tempfile.TemporaryFile()
-        self._real = os.dup(2)
-        sys.stderr.flush()
-        os.dup2(self._file.fileno(), 2)
-        sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(self._real), "wb", buffering=0),
-                                      encoding="utf-8", errors="replace", line_buffering=True)
 
-    def text(self, limit=20_000):
-        """The last ``limit`` characters written to descriptor 2 so far."""
-        self._file.flush()
-        size = self._file.seek(0, os.SEEK_END)
-        self._file.seek(max(0, size - limit))
-        return self._file.read().decode("utf-8", errors="replace")
-
-    def release(self):
-        """Writes what was captured to the real stderr and stops capturing."""
-        sys.stderr.write(self.text())
-        sys.stderr.flush()
-        os.dup2(self._real, 2)
+NativeStderr = _selu_zoo_console().NativeStderr
 
 
 class _OursOrWarnings(python_logging.Filter):

@@ -52,8 +52,9 @@ class ExportOptions:
       keep_versions: versions kept per model.
       serving_base_path: ``export_dir`` as TF Serving sees it (None: as it is).
       serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
-      formats: the optional formats to write (`selu_zoo.export.OPTIONAL_FORMATS`); None:
-        every one whose dependencies are installed.
+      formats: the optional formats to write (`selu_zoo.export.pipeline.OPTIONAL_FORMATS`,
+        from `selu_zoo.export.formats.EXPORTERS`); None: every one whose dependencies are
+        installed.
       allow_signature_change: publish even if the serving signatures differ from the newest
         published version's (recorded in the report); otherwise that is refused before
         training (`selu_zoo.export.contract`).

@@ -7,8 +7,14 @@ modules on its own). The layers, losses and task models run on every Keras backe
 exports are TensorFlow.
 """
 
-from selu_zoo.constants import ALPHA, SCALE, SCALE_ALPHA
-from selu_zoo import layers, losses, ops, tasks, theory
+from selu_zoo import console
+
+# ``python -m selu_zoo.export`` runs this before its __main__: TensorFlow's C++ start-up
+# lines (the imports below) go to a file, not the console.
+console.start_for_cli()
+
+from selu_zoo.constants import ALPHA, SCALE, SCALE_ALPHA  # noqa: E402
+from selu_zoo import layers, losses, ops, tasks, theory  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["SCALE", "ALPHA", "SCALE_ALPHA", "layers", "losses", "ops", "tasks", "theory"]

@@ -877,6 +877,43 @@ def test_mixed_precision_converts_through_the_float32_twin(cli):
         np.testing.assert_allclose(lite[key], model_outputs[key], atol=0.1)  # 3 digits
 
 
+# TensorFlow's own C++ lines, which the CLI must not show (as train.py does not).
+NATIVE_NOISE = ("I0000", "W0000", "E0000", "absl::InitializeLog", "cpu_feature_guard",
+                "cuInit", "cuda", "oneDNN", "fully_quantize", "XNNPACK")
+
+
+def _raw_env():
+    """This checkout on the path, and nothing that quiets TensorFlow by itself."""
+    env = {k: v for k, v in _env().items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+def _noise(text):
+    return [line for line in text.splitlines() if any(word in line for word in NATIVE_NOISE)]
+
+
+def test_cli_help_prints_no_tensorflow_cpp_lines(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "selu_zoo.export", "--help"], cwd=tmp_path,
+                          env=_raw_env(), capture_output=True, text=True, timeout=300)
+    assert "--model_path" in done.stdout and "--helpfull" in done.stdout
+    assert not _noise(done.stdout + done.stderr) and done.stderr == "", done.stderr
+
+
+def test_cli_export_prints_no_tensorflow_cpp_lines(tmp_path):
+    keras.Sequential([keras.Input((3,)), SELUDense(4)], name="quiet").save(
+        tmp_path / "quiet.keras")
+    done = subprocess.run([sys.executable, "-m", "selu_zoo.export",
+                           f"--model_path={tmp_path / 'quiet.keras'}",
+                           f"--export_dir={tmp_path / 'out'}", "--export_formats=tflite"],
+                          cwd=tmp_path, env=_raw_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["version"] == 1
+    assert not _noise(done.stdout + done.stderr), done.stderr
+    # What is left on stderr is Python's: the synthetic-data warning.
+    assert [line for line in done.stderr.splitlines() if "synthetic" not in line] == []
+
+
 def test_cli_refuses_a_rolled_rnn_in_one_line_and_publishes_nothing(cli):
     returncode, _, stderr = cli["background"].collect("rolled_rnn")
     assert returncode == 1

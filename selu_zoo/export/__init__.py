@@ -8,7 +8,8 @@ One call for a training script::
 
 publishes the next version of the model: one folder with the SavedModel for TensorFlow
 Serving and, in its ``assets.extra/``, the ``.keras`` file with optimizer state, float32 /
-float16 / int8 TFLite files (builtin ops only; SELU as the exact builtin ``ELU``), a JSON
+float16 / int8 TFLite files (builtin ops only; SELU as the exact builtin ``ELU``), ONNX files
+(with the ``onnx`` extra), a JSON
 report of their parity and metrics and TF Serving warmup requests, all verified first and
 published together; ``models.config`` gets this model's entry merged in.
 ``python -m selu_zoo.export`` re-exports a ``.keras`` file. The parts:
@@ -17,7 +18,10 @@ published together; ``models.config`` gets this model's entry merged in.
   `models_config`: merging ``models.config``; `warmup`: the warmup requests.
 * `write_saved_model`: SavedModels (`selu_zoo.export.serving`).
 * `check_serving_graph`: rejects graphs that reach XLA-compiled functions or non-core ops.
-* `selu_zoo.export.tflite`, `selu_zoo.export.tflite_files`: conversion, op inspection, runs.
+* `selu_zoo.export.tflite`, `selu_zoo.export.tflite_files`: conversion, op inspection, runs;
+  `selu_zoo.export.onnx_files`: ONNX conversion and checks.
+* `selu_zoo.export.formats`: one exporter per format (`formats.Exporter`) and the ordered
+  registry `formats.EXPORTERS` that `export_all` runs.
 """
 
 from selu_zoo.export.graph_check import check_serving_graph

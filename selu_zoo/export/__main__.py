@@ -7,22 +7,21 @@ Works on every ``.keras`` file the zoo writes and on plain Keras models (``Seque
 unnamed inputs, several outputs: one generic ``serving_default`` endpoint). Prints a JSON
 summary (paths, parity and metrics) on success. Any error prints one line starting with
 ``error:`` on stderr and exits non-zero; nothing is published. Warnings are shown; INFO lines
-and what TensorFlow's C++ code and the TFLite converter write to stderr (``loc(...)`` and
-``error:`` diagnostics, calibration chatter) are not, unless ``--verbosity`` is given.
+and what TensorFlow's C++ code and the TFLite converter write to stderr (start-up lines,
+``loc(...)`` and ``error:`` diagnostics, calibration chatter) are not, unless ``--verbosity``
+is given: `selu_zoo.console.NativeStderr`, started by ``import selu_zoo`` for this command.
 """
 
-import contextlib
-import io
 import json
 import os
 import sys
-import tempfile
 import zipfile
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from selu_zoo import console
 from selu_zoo.export import flags as export_flags
 
 _MODEL_PATH = flags.DEFINE_string(
@@ -80,33 +79,6 @@ def _parse_flags(argv):
         _fail(error, code=2)
 
 
-@contextlib.contextmanager
-def _native_stderr_aside():
-    """Points file descriptor 2 at a temporary file, keeping Python's stderr (and absl's) real.
-
-    C++ code writes to the descriptor whatever the log level, and the TFLite converter's
-    diagnostics start with ``error:`` too; the captured text is dropped (the CLI's own
-    error line carries the converter's message).
-    """
-    sys.stderr.flush()
-    real_fd = os.dup(2)
-    real = io.TextIOWrapper(os.fdopen(os.dup(real_fd), "wb", buffering=0), encoding="utf-8",
-                            errors="replace", line_buffering=True)
-    handler = logging.get_absl_handler().python_handler
-    saved_stderr, saved_stream = sys.stderr, handler.stream
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        sys.stderr = handler.stream = real
-        try:
-            yield
-        finally:
-            real.flush()
-            os.dup2(real_fd, 2)
-            os.close(real_fd)
-            sys.stderr, handler.stream = saved_stderr, saved_stream
-            real.close()
-
-
 def _dataset_examples(name, data_dir, model):
     """``(train rows, test rows)`` of a dataset, shaped for the model's one input."""
     from selu_zoo import datasets  # noqa: PLC0415
@@ -124,12 +96,14 @@ def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}", code=2)
     if flags.FLAGS["verbosity"].present:
-        quiet = contextlib.nullcontext()
+        if console.current() is not None:
+            console.current().release()
     else:
         logging.set_verbosity(logging.WARNING)
-        quiet = _native_stderr_aside()
-    with quiet:
-        _export()
+        console.start()  # started by `import selu_zoo` under python -m; the converter's too
+        # The captured text is dropped: the error line carries the converter's message.
+        logging.get_absl_handler().python_handler.stream = sys.stderr
+    _export()
 
 
 def _export():

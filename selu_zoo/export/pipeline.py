@@ -19,22 +19,18 @@ VAE or any plain Keras model (one ``serving_default`` endpoint).
 """
 
 import dataclasses
-import importlib.util
-import os
-import tempfile
 
 import keras
 import numpy as np
 from absl import logging
 
 from selu_zoo import ops, storage, tasks
-from selu_zoo.export import (evaluation, graph_check, onnx_files, publish, serving, tflite,
-                             tflite_files, verification, warmup)
+from selu_zoo.export import evaluation, publish, verification
+from selu_zoo.export import formats as registry
+from selu_zoo.export.formats.warmup import WARMUP_EXAMPLES  # noqa: F401 (kept here)
 
 DEFAULT_FLOAT32_TOLERANCE = 1e-5
 REPORT_FILE = "report.json"
-# Examples per endpoint recorded as TF Serving warmup requests.
-WARMUP_EXAMPLES = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +41,9 @@ class ExportResult:
       version: the new version number.
       version_dir: its folder, ``<export_dir>/<model_name>/<version>``.
       files: artifact -> path (``saved_model`` is the version folder; ``keras``,
-        ``tflite_float32``, ``tflite_float16``, ``tflite_int8``, ``report`` and
-        ``warmup_requests`` lie in its ``assets.extra``), plus ``models_config``.
+        ``tflite_float32``, ``tflite_float16``, ``tflite_int8``, ``onnx_<signature>``,
+        ``report`` and ``warmup_requests`` lie in its ``assets.extra``), plus
+        ``models_config``.
       pruned: older versions deleted afterwards.
       report: the content of ``report.json``.
     """
@@ -58,66 +55,42 @@ class ExportResult:
     report: dict
 
 
+def _optional():
+    return [e for e in registry.EXPORTERS if e.optional]
+
+
 # Formats beside the SavedModel and its warmup requests (always written): name -> the
-# modules it needs and how to install them.
-OPTIONAL_FORMATS = {"keras": ((), ""), "tflite": ((), ""),  # TensorFlow converts and checks
-                    "onnx": (onnx_files.REQUIREMENTS, onnx_files.INSTALL)}
+# modules it needs and how to install them (`registry.EXPORTERS` as imported).
+OPTIONAL_FORMATS = {e.name: (tuple(e.requirements), e.install) for e in _optional()}
 
 
 def available_formats():
-    """``(formats whose dependencies are installed, {missing format: install command})``."""
+    """``(formats whose dependencies are installed, {missing format: install command})``,
+    of the optional exporters of `registry.EXPORTERS`, in its order."""
     present, missing = [], {}
-    for name, (modules, install) in OPTIONAL_FORMATS.items():
-        if all(importlib.util.find_spec(m) is not None for m in modules):
-            present.append(name)
+    for exporter in _optional():
+        if exporter.available():
+            present.append(exporter.name)
         else:
-            missing[name] = install
+            missing[exporter.name] = exporter.install
     return tuple(present), missing
 
 
-def artifact_names(model_name, formats=tuple(OPTIONAL_FORMATS), signatures=()):
-    """File names inside a version's ``assets.extra``, for the given formats (and, for ONNX,
-    signatures)."""
-    names = {"report": REPORT_FILE, "warmup_requests": warmup.WARMUP_FILE}
-    if "keras" in formats:
-        names["keras"] = f"{model_name}.keras"
-    if "tflite" in formats:
-        names.update({f"tflite_{v}": model_name + suffix
-                      for v, suffix in tflite.FILE_SUFFIXES.items()})
-    if "onnx" in formats:
-        names.update({f"onnx_{s}": onnx_files.file_name(model_name, s) for s in signatures})
+def artifact_names(model_name, formats=None, signatures=()):
+    """File names inside a version's ``assets.extra``: the report's and those of the
+    exporters written (the optional ones in ``formats``, None: all) for the given signatures
+    (ONNX writes one file per signature)."""
+    names = {"report": REPORT_FILE}
+    for exporter in _chosen(formats):
+        names.update(exporter.file_names(model_name, list(signatures)))
     return names
 
 
-def _write_onnx(model, model_name, staging, extras, names, endpoints, inputs, served,
-                tolerance, serving_form):
-    """Converts the served SavedModel's signatures to ONNX in ``extras``; returns the report
-    entry (opset, files, parity against the SavedModel, Selu nodes checked).
-
-    A mixed-precision model is converted from the SavedModel of its float32 twin (as TFLite
-    is: ONNX Runtime has no mixed bfloat16 kernels) and checked against that.
-    """
-    signatures = [e.name for e in endpoints]
-    inputs = {s: inputs[s] for s in signatures}
-    twin = tflite_files.float32_twin(model)
-    with tempfile.TemporaryDirectory() as local:
-        source = staging
-        if twin is not model or not storage.is_local(staging):  # the converter is another
-            source = os.path.join(local, "saved_model")          # process: a local copy
-            serving.write_saved_model(twin, source, endpoints=tasks.serving_endpoints(twin),
-                                      serving_form=serving_form)
-            served = verification.outputs_of(verification.saved_model_runner(source), inputs)
-        paths = onnx_files.convert(source, local, model_name, signatures)
-        selu_nodes = {s: onnx_files.check_selu_constants(p) for s, p in paths.items()}
-        outputs = verification.outputs_of(onnx_files.runner(paths), inputs)
-        parity = verification.check_parity("the ONNX files", outputs,
-                                           {s: served[s] for s in signatures}, tolerance)
-        for signature, path in paths.items():
-            with open(path, "rb") as f:
-                storage.atomic_write(storage.join(extras, names[f"onnx_{signature}"]), f.read())
-    return {"opset": onnx_files.OPSET, "max_abs_diff": parity, "selu_nodes": selu_nodes,
-            "files": {s: names[f"onnx_{s}"] for s in signatures},
-            "source": "saved_model" if twin is model else "float32 twin"}
+def _chosen(formats):
+    """The exporters to run: every one that is not optional, the optional ones in ``formats``
+    (None: all)."""
+    return [e for e in registry.EXPORTERS
+            if not e.optional or formats is None or e.name in formats]
 
 
 def _all_layers(parent):
@@ -165,8 +138,11 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
     published as the next version (`selu_zoo.export.publish.publish`): the SavedModel passes
     `check_serving_graph` and matches Keras after loading; the ``.keras`` file reloads with
     ``safe_mode=True`` to the same class, weights, optimizer state and outputs; the float32
-    TFLite file matches Keras; float16 and int8 are measured against float32; the warmup
-    requests are the SavedModel's own answers. If any step fails, nothing is published.
+    TFLite file matches Keras; float16 and int8 are measured against float32; the ONNX files
+    match the SavedModel (and, under ``serving_form="exact"``, compute SELU near 0 to 1e-6);
+    the warmup requests are the SavedModel's own answers. If any step fails, nothing is
+    published. Each format is an exporter of `selu_zoo.export.formats.EXPORTERS`, run in its
+    order: it writes its files, checks them and returns its ``report.json`` entry.
 
     Args:
       model: a built Keras model: a `selu_zoo.tasks.Task`, or any model (exported with one
@@ -185,8 +161,9 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
       seed: seed of synthetic features, of random endpoint inputs and of the task's metrics.
       serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`):
         ``"fused"`` (TensorFlow's Selu kernel: stock Keras serving speed) or ``"exact"``.
-      formats: the `OPTIONAL_FORMATS` to write beside the SavedModel and its warmup
-        requests; None: every one whose dependencies are installed (`available_formats`).
+      formats: names of the optional exporters (`OPTIONAL_FORMATS`) to run beside the
+        SavedModel and its warmup requests; None: every one whose dependencies are
+        installed (`available_formats`).
       signature_changes: the differences from the newest published version's signatures
         that the caller allowed (`selu_zoo.export.contract`), recorded in the report.
 
@@ -202,10 +179,10 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
     """
     publish.validate_model_name(model_name)
     formats = available_formats()[0] if formats is None else tuple(formats)
-    unknown = sorted(set(formats) - set(OPTIONAL_FORMATS))
+    unknown = sorted(set(formats) - {e.name for e in _optional()})
     if unknown:
         raise ValueError(f"unknown export formats {unknown}; choose from "
-                         f"{', '.join(OPTIONAL_FORMATS)}")
+                         f"{', '.join(e.name for e in _optional())}")
     endpoints = tasks.serving_endpoints(model)
     specs = endpoints[0].input_signature
     validation = evaluation.prepare(validation_data, specs, max_validation_examples, seed,
@@ -235,42 +212,18 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
     }
 
     def write_version(staging):
-        extras = publish.extras_dir(staging)
-        serving.write_saved_model(model, staging, endpoints=endpoints,
-                                  serving_form=serving_form)
-        graph_check.check_serving_graph(staging)
-        served_run = verification.saved_model_runner(staging)
-        served = verification.outputs_of(served_run, inputs)
-        report["saved_model"] = {
-            "max_abs_diff": verification.check_parity("the SavedModel", served, reference,
-                                                      float32_tolerance),
-            "metrics": verification.artifact_metrics(model, validation, served_run, seed),
-            "non_finite_inputs": verification.non_finite_behaviour(served_run, endpoints[0])}
-        storage.makedirs(extras)
-        if "keras" in formats:
-            keras_path = storage.join(extras, names["keras"])
-            with storage.reported("write", keras_path):
-                model.save(keras_path)
-            report["keras"].update(verification.verify_keras_file(model, keras_path,
-                                                                  validation))
-        if "tflite" in formats:
-            contents, report["tflite"] = tflite_files.convert_variants(
-                model, inputs=inputs, validation=validation,
-                representative_inputs=calibration, reference=reference,
-                float32_tolerance=float32_tolerance, seed=seed)
-            for variant, content in contents.items():
-                storage.atomic_write(storage.join(extras, names[f"tflite_{variant}"]), content)
-                report["tflite"][variant]["file"] = names[f"tflite_{variant}"]
-        if "onnx" in formats:
-            report["onnx"] = _write_onnx(model, model_name, staging, extras, names, endpoints,
-                                         inputs, served, float32_tolerance, serving_form)
-        requests = _head(inputs, WARMUP_EXAMPLES)
-        if endpoints[0].name != tasks.SERVING_DEFAULT:  # its alias is a signature too
-            requests[tasks.SERVING_DEFAULT] = requests[endpoints[0].name]
-        warmup.write_warmup_requests(
-            storage.join(extras, names["warmup_requests"]), model_name,
-            [(name, batch, served_run(name, batch)) for name, batch in requests.items()])
-        storage.write_json(storage.join(extras, names["report"]), report)
+        context = registry.ExportContext(
+            model=model, model_name=model_name, endpoints=endpoints, inputs=inputs,
+            calibration=calibration, validation=validation, reference=reference,
+            tolerance=float32_tolerance, serving_form=serving_form, seed=seed,
+            staging=staging, extras=publish.extras_dir(staging), names=names)
+        for exporter in _chosen(formats):
+            written = exporter.write(context)
+            entry = exporter.verify(context, written)
+            if exporter.report_key is not None and entry is not None:
+                report.setdefault(exporter.report_key, {}).update(entry)
+            context = exporter.updated(context, written)
+        storage.write_json(storage.join(context.extras, names["report"]), report)
 
     logging.info("exporting %s to %s", model_name, export_dir)
     published = publish.publish(export_dir, model_name, write_version,

@@ -1,5 +1,9 @@
 """TFLite: conversion from a SavedModel (builtin ops only), inspection of the flatbuffer, runs.
 
+The flatbuffer is inspected with public TensorFlow APIs only: ``tf.lite.experimental.Analyzer``
+describes every subgraph's operators, tensors (names, types) and signatures as text, which
+`analyze` parses.
+
 The SavedModel converted here is traced inside `selu_zoo.ops.tflite_lowering()`, so SELU
 reaches the converter as ``tf.nn.elu`` and lowers to the exact builtin ``ELU`` (``expm1``
 would become ``EXP`` + ``SUB``, which cancels near 0). Only ``TFLITE_BUILTINS`` are allowed:
@@ -16,19 +20,27 @@ Variants:
 """
 
 import collections
+import contextlib
+import io
+import re
 import warnings
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.lite.python import schema_py_generated as schema
 
 VARIANTS = ("float32", "float16", "int8")
 FILE_SUFFIXES = {"float32": ".tflite", "float16": ".f16.tflite", "int8": ".int8.tflite"}
 
-_BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
-                  if not name.startswith("_")}
-_FLOAT_TYPES = (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
+_FLOAT_TYPES = ("FLOAT32", "FLOAT16")
 _QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Builtin operators print as their enum name (``FULLY_CONNECTED``); custom ones (Flex
+# included) as their custom code (``FlexErfinv``), which `analyze` prefixes with ``CUSTOM:``.
+_BUILTIN_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+_SUBGRAPH = re.compile(r"Subgraph#(\d+) ")
+_OPERATOR = re.compile(r"\s+Op#\d+ (.+?)\((.*)\) -> \[(.*)\]\Z")
+_TENSOR = re.compile(r"\s+T#([\d_]+)\((.*)\) shape\S*:\[[^\]]*\], type:(\w+)")
+_TENSOR_ID = re.compile(r"T#(-?[\d_]+)")
+_SIGNATURE = re.compile(r"Signature#\d+ key: '(.*)'\Z")
 
 
 # Phrases of converter errors about ops the builtin runtime lacks.
@@ -115,12 +127,42 @@ def _is_builtin_name(op_name):
     return not op_name.startswith(("CUSTOM:", "Flex"))
 
 
-def _op_name(op_code):
-    code = max(op_code.builtinCode, op_code.deprecatedBuiltinCode)
-    if code == schema.BuiltinOperator.CUSTOM:
-        custom = op_code.customCode
-        return "CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom))
-    return _BUILTIN_NAMES.get(code, f"BUILTIN_{code}")
+def _tensor_ids(text):
+    # ``T#4``, ``T#1_3`` (subgraph 1), ``T#5[-1, 1]`` (a small constant's values); -1: none
+    return [t for t in _TENSOR_ID.findall(text) if t != "-1"]
+
+
+def analyze(content):
+    """The subgraphs and signatures of a TFLite flatbuffer, from
+    ``tf.lite.experimental.Analyzer`` (public; it prints a description, parsed here).
+
+    Args:
+      content: the flatbuffer bytes.
+
+    Returns:
+      ``(subgraphs, signatures)``: one dict per subgraph, in order, with ``"operators"``
+      (``(op name, input tensor ids, output tensor ids)`` in order; custom ops named
+      ``CUSTOM:<code>``) and ``"tensors"`` (tensor id -> ``(name, type name)`` in order), and
+      signature key -> subgraph index.
+    """
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        tf.lite.experimental.Analyzer.analyze(model_content=bytes(content))
+    subgraphs, signatures, current, key = [], {}, None, None
+    for line in text.getvalue().splitlines():
+        if (match := _OPERATOR.match(line)) and current is not None:
+            name = match[1] if _BUILTIN_NAME.match(match[1]) else "CUSTOM:" + match[1]
+            current["operators"].append((name, _tensor_ids(match[2]), _tensor_ids(match[3])))
+        elif match := _TENSOR.match(line):
+            subgraphs[-1]["tensors"][match[1]] = (match[2], match[3])
+        elif line.startswith("Subgraph#") and (match := _SUBGRAPH.match(line)):
+            current = {"operators": [], "tensors": {}}
+            subgraphs.append(current)
+        elif match := _SIGNATURE.match(line):
+            key = match[1]
+        elif line.startswith("- Subgraph: Subgraph#") and key is not None:
+            signatures[key] = int(line.rsplit("#", 1)[1])
+    return subgraphs, signatures
 
 
 def op_summary(content):
@@ -134,29 +176,22 @@ def op_summary(content):
       than QUANTIZE/DEQUANTIZE, that read or write a float tensor: for an int8 model, what
       stayed float) and ``"signatures"`` (signature key -> subgraph index).
     """
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    names = [_op_name(code) for code in model.operatorCodes]
+    subgraphs, signatures = analyze(content)
     ops, float_ops = collections.Counter(), collections.Counter()
-    for subgraph in model.subgraphs:
-        for operator in subgraph.operators or []:
-            name = names[operator.opcodeIndex]
+    for subgraph in subgraphs:
+        for name, inputs, outputs in subgraph["operators"]:
             ops[name] += 1
-            tensors = [i for i in list(operator.inputs) + list(operator.outputs) if i >= 0]
             if name not in _QUANTIZE_OPS and any(
-                    subgraph.tensors[i].type in _FLOAT_TYPES for i in tensors):
+                    subgraph["tensors"][i][1] in _FLOAT_TYPES for i in inputs + outputs):
                 float_ops[name] += 1
-    signatures = {
-        (s.signatureKey.decode() if isinstance(s.signatureKey, bytes) else s.signatureKey):
-            s.subgraphIndex for s in (model.signatureDefs or [])}
     return {"ops": dict(sorted(ops.items())), "float_ops": dict(sorted(float_ops.items())),
             "signatures": signatures}
 
 
 def tensor_names(content):
     """The names of all tensors of a TFLite flatbuffer, over all subgraphs, in order."""
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    return [t.name.decode() if isinstance(t.name, bytes) else t.name
-            for subgraph in model.subgraphs for t in subgraph.tensors or []]
+    return [name for subgraph in analyze(content)[0]
+            for name, _ in subgraph["tensors"].values()]
 
 
 def operators(content):
@@ -165,17 +200,12 @@ def operators(content):
     Returns:
       A list of ``(op name, input tensor names, output tensor names)``.
     """
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    names = [_op_name(code) for code in model.operatorCodes]
-
-    def tensor(subgraph, index):
-        name = subgraph.tensors[index].name
-        return name.decode() if isinstance(name, bytes) else name
-
-    return [(names[op.opcodeIndex],
-             [tensor(subgraph, i) for i in op.inputs if i >= 0],
-             [tensor(subgraph, i) for i in op.outputs if i >= 0])
-            for subgraph in model.subgraphs for op in subgraph.operators or []]
+    found = []
+    for subgraph in analyze(content)[0]:
+        tensors = subgraph["tensors"]
+        found += [(name, [tensors[i][0] for i in inputs], [tensors[i][0] for i in outputs])
+                  for name, inputs, outputs in subgraph["operators"]]
+    return found
 
 
 def make_interpreter(content, builtin_reference_kernels=False):
