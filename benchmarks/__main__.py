@@ -22,9 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import (  # noqa: E402
     backends, csv_end_to_end, data_pipeline, dropout_op, harness, inference, selu_op, serving,
-    training)
+    step_floor, training)
 
-GROUPS = {"selu": selu_op, "dropout": dropout_op, "training": training, "inference": inference,
+GROUPS = {"selu": selu_op, "dropout": dropout_op, "training": training,
+          "step_floor": step_floor, "inference": inference,
           "serving": serving, "data_pipeline": data_pipeline, "csv_end_to_end": csv_end_to_end,
           "backends": backends}
 
