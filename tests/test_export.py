@@ -30,7 +30,7 @@ from models import snn as snn_models
 from models import vae as vae_models
 from selu_zoo import export, tasks
 from selu_zoo.datasets.pipeline import DatasetInfo
-from selu_zoo.export import (evaluation, graph_check, pipeline, publish, serving, tflite,
+from selu_zoo.export import (evaluation, formats, graph_check, pipeline, publish, serving, tflite,
                              tflite_files, verification, warmup)
 from selu_zoo.layers import SELU, SELUDense
 
@@ -770,7 +770,7 @@ def test_warmup_requests_replay_through_the_saved_model(exports):
         assert sorted({r.signature_name for r in records}) == sorted(
             result.report["signatures"]), key
         for record in records:
-            assert 0 < len(next(iter(record.inputs.values()))) <= pipeline.WARMUP_EXAMPLES
+            assert 0 < len(next(iter(record.inputs.values()))) <= formats.warmup.WARMUP_EXAMPLES
             assert all(v.dtype == np.float32 for v in record.inputs.values())
         assert warmup.verify_warmup_requests(result.version_dir,
                                              result.files["warmup_requests"]) == len(records)

@@ -27,7 +27,6 @@ from absl import logging
 from selu_zoo import ops, storage, tasks
 from selu_zoo.export import evaluation, publish, verification
 from selu_zoo.export import formats as registry
-from selu_zoo.export.formats.warmup import WARMUP_EXAMPLES  # noqa: F401 (kept here)
 
 DEFAULT_FLOAT32_TOLERANCE = 1e-5
 REPORT_FILE = "report.json"
