@@ -77,16 +77,10 @@ class _Buckets:
 
 
 def _read(sources, options, buckets, labels):
-    """Reads and checks every row once, into a random bucket.
-
-    Returns:
-      ``(codes, given_splits, bucket_of, missing, starts)``: per row the class code (-1 if
-      not kept), the split the files or a split column give (None if they do not), the
-      bucket; per feature the count of missing values; each file's first row number.
-
-    Raises:
-      spec.CsvError: For the first bad row.
-    """
+    """Reads and checks every row once, into a random bucket (raises `spec.CsvError` at the
+    first bad row); returns per row the class code (-1 if not kept), the split the files or a
+    split column give (None if they do not) and the bucket, per feature the count of missing
+    values, and each file's first row number."""
     rng = np.random.default_rng([options.split_seed, 1])
     codes, given, bucket_of, starts = [], [], [], []
     missing, total = np.zeros(len(sources[0].feature_names), np.int64), 0
@@ -349,16 +343,14 @@ def prepare_csv(paths, options: spec.CsvOptions | None = None, data_dir: str | N
       data_dir: TFDS data directory (not ``ram://``); None for `default_data_dir`.
 
     Returns:
-      A ``tfds.core.DatasetBuilder`` with splits train, validation and test; an example is
-      a block of up to `BLOCK_ROWS` rows: ``features`` (float32, in file order), ``label``
-      (a sequence of ``ClassLabel``, or float32) and ``row``. ``info.metadata`` holds
-      ``num_rows`` per split, ``feature_names``, ``label_column``, ``task``,
-      ``class_names``, ``sha256``, ``content_hash``, ``split``, ``imputed_means``, ...; the
-      train statistics are stored beside it (`selu_zoo.datasets.statistics`).
+      A ``tfds.core.DatasetBuilder`` of splits train, validation and test, whose examples are
+      blocks of up to `BLOCK_ROWS` rows: ``features`` (float32), ``label`` (a sequence of
+      ``ClassLabel``, or float32) and ``row``; ``info.metadata`` holds ``num_rows``,
+      ``feature_names``, ``task``, ``class_names``, ``sha256``, ... The train statistics are
+      stored beside it (`selu_zoo.datasets.statistics`).
 
     Raises:
-      spec.CsvError: For a bad file, in one line naming the file, and the column and line
-        where there are.
+      spec.CsvError: For a bad file, in one line naming the file, and the column and line.
       ValueError: If the paths or options do not fit together.
       storage.StorageError: If a file cannot be read or ``data_dir`` cannot be written.
     """
