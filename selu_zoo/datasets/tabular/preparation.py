@@ -88,13 +88,16 @@ def _read(sources, options, buckets, labels):
         starts.append(total)
         for x, texts, splits in source.batches():
             first, n = total - starts[-1], len(x)
-            nan = np.isnan(x)  # Missing; inf is not a finite float32.
-            fatal = ~np.isfinite(x) & (True if options.missing == "error" else ~nan)
-            if fatal.any():
-                row, position = map(int, np.argwhere(fatal)[0])
-                source.fail(first + row, position, MISSING_MESSAGE if nan[row, position] else
-                            "{text} is not a finite float32 number (magnitude below 3.4e38)")
-            missing += nan.sum(axis=0)
+            bad = ~np.isfinite(x)  # Missing (NaN), or not a finite float32 (inf).
+            if bad.any():
+                nan = np.isnan(x)
+                fatal = bad if options.missing == "error" else bad & ~nan
+                if fatal.any():
+                    row, position = map(int, np.argwhere(fatal)[0])
+                    source.fail(first + row, position, MISSING_MESSAGE if nan[row, position]
+                                else "{text} is not a finite float32 number (magnitude below "
+                                     "3.4e38)")
+                missing += nan.sum(axis=0)
             code, value = labels.add(texts, source, first)
             if splits is not None or len(sources) == 3:
                 given.append(np.full(n, file_index, np.int8) if splits is None
@@ -123,17 +126,19 @@ def _lists(message: str, values: np.ndarray) -> list[bytes]:
 def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray, rng) -> int:
     """Writes rows as one ``tf.train.Example`` per block of consecutive rows, the blocks in a
     random order (``rng``); returns the number of blocks."""
-    kinds = ("float_list", "float_list" if label.dtype == np.float32 else "int64_list",
-             "int64_list")
-    blocks = list(zip(*(_lists("FloatList" if kind == "float_list" else "Int64List", values)
-                        for kind, values in zip(kinds, (x, label, row)))))
+    kind = "float" if label.dtype == np.float32 else "int64"
+    columns = list(zip(_lists("FloatList", x), _lists(kind.capitalize() + "List", label),
+                       _lists("Int64List", row)))
     with tf.io.TFRecordWriter(path) as writer:
-        for block in rng.permutation(len(blocks)):
+        for block in rng.permutation(len(columns)):
+            features, labels, rows = columns[block]
             example = tf.train.Example()
-            for name, kind, data in zip(("features", "label", "row"), kinds, blocks[block]):
-                getattr(example.features.feature[name], kind).MergeFromString(data)
+            feature = example.features.feature
+            feature["features"].float_list.MergeFromString(features)
+            getattr(feature["label"], f"{kind}_list").MergeFromString(labels)
+            feature["row"].int64_list.MergeFromString(rows)
             writer.write(example.SerializeToString())
-    return len(blocks)
+    return len(columns)
 
 
 def _write_splits(directory, buckets, split_of, bucket_of, final, missing, starts, source,
