@@ -41,7 +41,7 @@ class Labels:
             dictionary = encoded.dictionary.to_pylist()
             for k, text in enumerate(dictionary):
                 if text not in self.code_of and not self.numbers_only:
-                    self._new(text, source, first + int(np.argmax(indices == k)))
+                    self._new(text, source, lambda k=k: first + int(np.argmax(indices == k)))
             if not self.numbers_only:
                 codes = np.array([self.code_of[text] for text in dictionary], np.int32)[indices]
                 return codes, np.array(self.values, np.float64)[codes]
@@ -49,11 +49,11 @@ class Labels:
         self.integer = self.integer and bool((values == np.floor(values)).all())
         return np.full(len(values), -1, np.int32), values
 
-    def _new(self, text: str, source, row: int) -> None:
+    def _new(self, text: str, source, row) -> None:  # row() is its row, for an error.
         stripped = text.strip()
         value = parse_number(stripped)
         if value is None and (is_missing(stripped) or not_a_number_kind(stripped) != "a number"):
-            source.fail(row, "label", _MISSING if is_missing(stripped) else
+            source.fail(row(), "label", _MISSING if is_missing(stripped) else
                         f"label {{text}} is not {not_a_number_kind(stripped)}")
         if value is None:
             self.numeric, name, value = False, stripped, math.nan

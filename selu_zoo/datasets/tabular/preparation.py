@@ -171,8 +171,9 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, missing, start
                  for name in spec.SPLITS]
     for index in range(count):
         xs, values, codes, ids = buckets.read(index)
+        split_of_row = split_of[ids]
         for split, template in enumerate(templates):
-            chosen = split_of[ids] == split
+            chosen = split_of_row == split
             if not chosen.any():
                 continue
             x, row = xs[chosen], ids[chosen]
