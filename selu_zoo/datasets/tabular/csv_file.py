@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import gzip
 import io
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +26,7 @@ BLOCK_BYTES, WHOLE_FILE_BYTES = 4 << 20, 256 << 20
 FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)  # Doubles below it round to a finite float32.
 # Field texts read as missing values (compared after strip() and lower()).
 MISSING_TOKENS = frozenset({"", "?", "na", "n/a", "#n/a", "<na>", "nan", "-nan", "null", "none"})
-# pyarrow matches their usual spellings; others (" NA") take the error path, which knows.
+# pyarrow matches their usual spellings; others (" NA") take the careful path, which knows.
 _NULLS = sorted({f(t) for t in MISSING_TOKENS for f in (str, str.upper, str.capitalize)})
 _OPEN = {".gz": lambda raw: gzip.GzipFile(fileobj=raw), ".bz2": bz2.BZ2File}
 MISSING_MESSAGE = ("missing value {text}; set config.missing_values='mean' "
@@ -88,7 +87,7 @@ def not_a_number_kind(text: str) -> str:
         return "a number"
 
 
-def records(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def records(path: str, delimiter: str):
     """``(line, fields)`` of each non-blank record, read by Python's csv module.
 
     Raises:
@@ -185,7 +184,7 @@ def _resolve(path: str, layout: Layout, column, what: str) -> int:
     return column
 
 
-def read_layouts(paths: Sequence[str], options: spec.CsvOptions) -> list[Layout]:
+def read_layouts(paths, options: spec.CsvOptions) -> list[Layout]:
     """Reads each file's header; gives every column its role, from the first file's names.
 
     Raises:
@@ -224,13 +223,9 @@ def read_layouts(paths: Sequence[str], options: spec.CsvOptions) -> list[Layout]
 
 def _numbers(column) -> pa.Array:
     """Texts as float32, with `MISSING_TOKENS` (after strip() and lower()) as nulls."""
-    text = pc.utf8_trim_whitespace(_array(column))
+    text = pc.utf8_trim_whitespace(column)
     missing = pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS)))
     return pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float32())
-
-
-def _array(column) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 class CsvFile:
@@ -241,8 +236,7 @@ class CsvFile:
         self.feature_names = tuple(layout.names[i] for i in layout.features)
         self.label_name, self.label_index = layout.names[layout.label], layout.label
 
-    def batches(self, careful: bool = False
-                ) -> Iterator[tuple[np.ndarray, pa.Array, pa.Array | None]]:
+    def batches(self, careful: bool = False):
         """Yields ``(features, labels, splits)`` of consecutive rows: float32 features (NaN
         where missing, inf where float32 cannot hold a value), labels and split-column
         values as pyarrow strings (None without a split column). ``careful`` reads features
@@ -252,11 +246,10 @@ class CsvFile:
         Raises:
           spec.CsvError: For the first row pyarrow cannot read (see `diagnose`).
         """
-        layout, yielded = self.layout, False
+        layout, yielded, plain = self.layout, False, not self.path.lower().endswith(tuple(_OPEN))
         names = [f"c{i}" for i in range(len(layout.names))]
         types = {names[i]: pa.string() if careful else pa.float32() for i in layout.features}
-        types.update({names[i]: pa.string() for i in (layout.label, layout.split)
-                      if i is not None})
+        types.update({names[i]: pa.string() for i in (layout.label, layout.split) if i is not None})
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
                                       skip_rows_after_names=layout.header_line * layout.has_header),
                    pa_csv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
@@ -264,23 +257,22 @@ class CsvFile:
                                        else "skip"),
                    pa_csv.ConvertOptions(column_types=types, include_columns=list(types),
                                          null_values=_NULLS, strings_can_be_null=False))
-        plain = not self.path.lower().endswith(tuple(_OPEN))
         with storage.reported("read", self.path), open_bytes(self.path) as raw:
             # pyarrow reads local files itself (in parallel), others through tf.io.gfile.
             source = self.path if plain and storage.is_local(self.path) else pa.PythonFile(raw, "r")
             try:
                 if plain and tf.io.gfile.stat(self.path).length <= WHOLE_FILE_BYTES:
-                    reader = [pa_csv.read_csv(source, *options)]  # One batch: a table.
+                    reader = pa_csv.read_csv(source, *options).combine_chunks().to_batches()
                 else:
                     reader = pa_csv.open_csv(source, *options)
                 for batch in reader:
+                    column = {i: batch.column(names[i]) for i in range(len(names))
+                              if names[i] in types}
                     x = np.empty((batch.num_rows, len(layout.features)), np.float32)
                     for position, i in enumerate(layout.features):
-                        x[:, position] = _numbers(batch.column(names[i])) if careful \
-                            else batch.column(names[i])
+                        x[:, position] = _numbers(column[i]) if careful else column[i]
                     yielded = True
-                    yield x, *(None if i is None else _array(batch.column(names[i]))
-                               for i in (layout.label, layout.split))
+                    yield x, column[layout.label], column.get(layout.split)
             except pa.ArrowInvalid as error:
                 if not (careful or yielded):
                     yield from self.batches(careful=True)
@@ -289,18 +281,16 @@ class CsvFile:
                 raise spec.CsvError(f"{self.path}: not readable as CSV "
                                     f"({str(error).splitlines()[0]})") from None
 
-    def _record(self, index: int) -> tuple[int, list[str]]:
-        """``(line, fields)`` of a data row, found by reading the file again."""
-        rows = enumerate(records(self.path, self.layout.delimiter), -self.layout.has_header)
-        return next(record for i, record in rows if i == index)
+    def _rows(self):
+        """``(index, (line, fields))`` of every record, data rows indexed from 0."""
+        return enumerate(records(self.path, self.layout.delimiter), -self.layout.has_header)
 
     def diagnose(self) -> None:
         """Reads every row with Python's csv module; raises `spec.CsvError` at the first row
         of another length, feature that is not a finite float32 number, or missing one
         (with ``missing="error"``)."""
         width, header_line = len(self.layout.names), self.layout.header_line
-        for index, (line, fields) in enumerate(records(self.path, self.layout.delimiter),
-                                               -self.layout.has_header):
+        for index, (line, fields) in self._rows():
             if index >= 0 and len(fields) != width:
                 raise spec.CsvError(f"{self.path} line {line}: {len(fields)} fields, but line "
                                     f"{header_line} has {width}; every row needs the same "
@@ -316,19 +306,19 @@ class CsvFile:
                               f"feature columns must be numeric (exclude_columns leaves a column "
                               f"out, label_column makes it the label){hint}")
 
+    def _index(self, column) -> int:
+        """The file column of a feature position, ``"label"`` or ``"split"``."""
+        return getattr(self.layout, column) if isinstance(column, str) else \
+            self.layout.features[column]
+
     def where(self, column, line: int | None = None) -> str:
         """``"PATH[ line N], column 'x' (index 3)"`` of a feature position, ``"label"`` or
         ``"split"``."""
         return f"{self.path}{'' if line is None else f' line {line}'}, " \
                f"{self.layout.describe(self._index(column))}"
 
-    def _index(self, column) -> int:
-        layout = self.layout
-        return {"label": layout.label, "split": layout.split}[column] \
-            if isinstance(column, str) else layout.features[column]
-
     def fail(self, index: int, column, message: str) -> None:
         """Raises `spec.CsvError` for a row's value; ``{text}`` in ``message`` is its text."""
-        line, fields = self._record(index)
+        line, fields = next(record for i, record in self._rows() if i == index)
         text = quoted(fields[self._index(column)])
         raise spec.CsvError(f"{self.where(column, line)}: {message.replace('{text}', text)}")

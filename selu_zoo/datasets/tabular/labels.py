@@ -35,27 +35,25 @@ class Labels:
           spec.CsvError: For a missing or infinite label, a non-number where the task needs
             numbers, or more than `MAX_CLASSES` classes of names.
         """
-        if self.numbers_only:
-            values = self._numbers(texts, source, first)
-            self.integer = self.integer and bool((values == np.floor(values)).all())
-            return np.full(len(values), -1, np.int32), values
-        encoded = texts.dictionary_encode()
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        table = []
-        for k, text in enumerate(encoded.dictionary.to_pylist()):
-            code = self.code_of.get(text)
-            table.append(code if code is not None else self._new(
-                text, source, lambda k=k: first + int(np.argmax(indices == k))))
-            if self.numbers_only:  # More than MAX_CLASSES numbers: a regression target.
-                return self.add(texts, source, first)
-        codes = np.array(table, np.int32)[indices]
-        return codes, np.array(self.values, np.float64)[codes]
+        if not self.numbers_only:
+            encoded = texts.dictionary_encode()
+            indices = encoded.indices.to_numpy(zero_copy_only=False)
+            dictionary = encoded.dictionary.to_pylist()
+            for k, text in enumerate(dictionary):
+                if text not in self.code_of and not self.numbers_only:
+                    self._new(text, source, lambda k=k: first + int(np.argmax(indices == k)))
+            if not self.numbers_only:
+                codes = np.array([self.code_of[text] for text in dictionary], np.int32)[indices]
+                return codes, np.array(self.values, np.float64)[codes]
+        values = _numbers(texts, source, first, self.task)
+        self.integer = self.integer and bool((values == np.floor(values)).all())
+        return np.full(len(values), -1, np.int32), values
 
-    def _new(self, text: str, source, index) -> int:
+    def _new(self, text: str, source, row) -> None:  # row() is its row, for an error.
         stripped = text.strip()
         value = parse_number(stripped)
         if value is None and (is_missing(stripped) or not_a_number_kind(stripped) != "a number"):
-            source.fail(index(), "label", _MISSING if is_missing(stripped) else
+            source.fail(row(), "label", _MISSING if is_missing(stripped) else
                         f"label {{text}} is not {not_a_number_kind(stripped)}")
         if value is None:
             self.numeric, name, value = False, stripped, math.nan
@@ -73,25 +71,7 @@ class Labels:
                                     f"distinct labels; classification allows at most "
                                     f"{MAX_CLASSES} classes (set task='regression' for a "
                                     f"numeric target)")
-            self.numbers_only = True
-        return code
-
-    def _numbers(self, texts: pa.Array, source, first: int) -> np.ndarray:
-        try:
-            values = pc.cast(pc.utf8_trim_whitespace(texts), pa.float64()).to_numpy()
-            if (np.abs(values) < FLOAT32_LIMIT).all():
-                return values
-        except pa.ArrowInvalid:
-            pass  # A spelling pyarrow does not read, or not a number: one by one.
-        values = np.array([parse_number(text) for text in texts.to_pylist()], np.float64)
-        for i in np.flatnonzero(np.isnan(values))[:1]:
-            text = texts[int(i)].as_py()
-            why = ("task='regression' needs numeric labels" if self.task == spec.REGRESSION
-                   else f"earlier labels are more than {MAX_CLASSES} distinct numbers (a "
-                   f"regression target)")
-            source.fail(first + int(i), "label", _MISSING if is_missing(text) else
-                        f"label {{text}} is not {not_a_number_kind(text)}; {why}")
-        return values
+            self.numbers_only = True  # More than MAX_CLASSES numbers: a regression target.
 
     def finish(self, source, num_rows: int):
         """Returns ``(task, class_names, final_code_of_code)``, the last two None for regression.
@@ -113,10 +93,10 @@ class Labels:
                                 f"classification needs at least 2 classes" + (
                                     "" if math.isnan(self.values[0]) else
                                     " (set task='regression' for a numeric target)"))
-        for name in names:
-            if "\n" in name or "\r" in name:
-                raise spec.CsvError(f"{where}: class {name[:40]!r} holds a line break; class "
-                                    f"names must be one line")
+        broken = [name for name in names if "\n" in name or "\r" in name]
+        if broken:
+            raise spec.CsvError(f"{where}: class {broken[0][:40]!r} holds a line break; class "
+                                f"names must be one line")
         order = sorted(range(len(names)), key=(self.values if self.numeric else names).__getitem__)
         final = np.empty(len(names), np.int64)
         final[order] = np.arange(len(names))
@@ -124,6 +104,25 @@ class Labels:
             logging.warning("%s holds %d distinct integers, read as classes; set "
                             "task='regression' if it is a numeric target", where, len(names))
         return spec.CLASSIFICATION, tuple(names[i] for i in order), final
+
+
+def _numbers(texts: pa.Array, source, first: int, task: str) -> np.ndarray:
+    """A batch of labels as float64, which must all be finite float32 numbers."""
+    try:
+        values = pc.cast(pc.utf8_trim_whitespace(texts), pa.float64()).to_numpy()
+        if (np.abs(values) < FLOAT32_LIMIT).all():
+            return values
+    except pa.ArrowInvalid:
+        pass  # A spelling pyarrow does not read, or not a number: one by one.
+    values = np.array([parse_number(text) for text in texts.to_pylist()], np.float64)
+    for i in np.flatnonzero(np.isnan(values))[:1]:
+        text = texts[int(i)].as_py()
+        why = ("task='regression' needs numeric labels" if task == spec.REGRESSION else
+               f"earlier labels are more than {MAX_CLASSES} distinct numbers (a regression "
+               f"target)")
+        source.fail(first + int(i), "label", _MISSING if is_missing(text) else
+                    f"label {{text}} is not {not_a_number_kind(text)}; {why}")
+    return values
 
 
 def split_codes(splits: pa.Array, source, first: int) -> np.ndarray:
@@ -145,14 +144,12 @@ def holdout_split(codes: np.ndarray, class_names, seed: int, where: str) -> np.n
     """
     counts = np.bincount(codes, minlength=len(class_names or [0]))
     rarest = int(np.argmin(counts))
-    if counts[rarest] < 3 and class_names is None:
-        raise spec.CsvError(f"{where}: {len(codes)} data rows are too few for a 60/20/20 "
-                            f"split: it needs at least 3, one for each split")
     if counts[rarest] < 3:
-        raise spec.CsvError(f"{where}: {len(codes)} data rows are too few for a stratified "
-                            f"60/20/20 split: every class needs at least 3 rows, one for each "
-                            f"split, and class {class_names[rarest]!r} has {counts[rarest]}; "
-                            f"give more rows, or the splits as three files or a split_column")
+        raise spec.CsvError(f"{where}: {len(codes)} data rows are too few for a " + (
+            "60/20/20 split: it needs at least 3, one for each split" if class_names is None
+            else f"stratified 60/20/20 split: every class needs at least 3 rows, one for each "
+            f"split, and class {class_names[rarest]!r} has {counts[rarest]}; give more rows, "
+            f"or the splits as three files or a split_column"))
     rng, split_of = np.random.default_rng(seed), np.zeros(len(codes), np.int8)
     by_class, ends = np.argsort(codes, kind="stable"), np.cumsum(counts)
     for low, high in zip(ends - counts, ends):

@@ -7,7 +7,6 @@ import zipfile
 
 import numpy as np
 import pyarrow as pa
-import tensorflow as tf
 
 from selu_zoo import storage
 from selu_zoo.datasets.tabular import spec
@@ -23,11 +22,10 @@ class NpzFile:
 
     def __init__(self, path: str):
         self.path, self.label_name, self.label_index = path, "y", 0
-        with storage.reported("read", path), tf.io.gfile.GFile(path, "rb") as f:
-            try:
-                arrays = np.load(io.BytesIO(f.read()), allow_pickle=False)
-            except (ValueError, zipfile.BadZipFile):
-                raise spec.CsvError(f"{path}: not an .npz file") from None
+        try:
+            arrays = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
+        except (ValueError, zipfile.BadZipFile):
+            raise spec.CsvError(f"{path}: not an .npz file") from None
         missing = [name for name in ("x", "y") if name not in arrays]
         if missing:
             raise spec.CsvError(f"{path}: no array {missing[0]!r} (arrays: "
@@ -52,8 +50,8 @@ class NpzFile:
         """Yields ``(features, labels, None)`` once, as `CsvFile.batches`; labels as texts."""
         with np.errstate(over="ignore"):
             x = self._x.astype(np.float32)
-        yield x, pa.array(self._y.astype(str) if self._y.dtype.kind in "US" else self._y
-                          ).cast(pa.string()), None
+        y = self._y.astype(str) if self._y.dtype.kind in "US" else self._y
+        yield x, pa.array(y).cast(pa.string()), None
 
     def where(self, column, row: int | None = None) -> str:
         """``"PATH, x[ROW] (feature 3)"``, ``"PATH, y[ROW]"``, or without a row ``"PATH, y"``."""

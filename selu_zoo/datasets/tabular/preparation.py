@@ -9,7 +9,6 @@ import json
 import os
 import re
 import time
-from typing import Sequence
 
 from absl import logging
 import numpy as np
@@ -46,19 +45,18 @@ def file_sha256(path: str) -> str:
 
 
 class _Buckets:
-    """Rows ``(x, value, code, row)`` in random buckets, in memory or in files on disk."""
+    """Rows ``(x, value, code, row)`` in random buckets: one in memory, or files on disk."""
 
     def __init__(self, directory: str, input_bytes: int, num_features: int):
         self.dtype = np.dtype([("x", "<f4", (num_features,)), ("value", "<f8"),
                                ("code", "<i4"), ("row", "<i8")])
         self.count = 1 if input_bytes <= _MEMORY_BYTES else min(
             -(-input_bytes // _BUCKET_BYTES), _MAX_BUCKETS)
-        self.folder = storage.join(directory, "buckets")
+        self.folder, self.parts, self.files = storage.join(directory, "buckets"), [], []
         self.paths = [storage.join(self.folder, f"{i:05d}") for i in range(self.count)]
         if self.count > 1:
             storage.makedirs(self.folder)
-        self.parts, self.files = [], [tf.io.gfile.GFile(path, "wb") for path in self.paths
-                                      if self.count > 1]
+            self.files = [tf.io.gfile.GFile(path, "wb") for path in self.paths]
 
     def write(self, columns: tuple, bucket: np.ndarray) -> None:
         if not self.files:
@@ -79,16 +77,10 @@ class _Buckets:
 
 
 def _read(sources, options, buckets, labels):
-    """Reads and checks every row once, into a random bucket.
-
-    Returns:
-      ``(codes, given_splits, bucket_of, missing, starts)``: per row the class code (-1 if
-      not kept), the split the files or a split column give (None if they do not), the
-      bucket; per feature the count of missing values; each file's first row number.
-
-    Raises:
-      spec.CsvError: For the first bad row.
-    """
+    """Reads and checks every row once, into a random bucket (raises `spec.CsvError` at the
+    first bad row); returns per row the class code (-1 if not kept), the split the files or a
+    split column give (None if they do not) and the bucket, per feature the count of missing
+    values, and each file's first row number."""
     rng = np.random.default_rng([options.split_seed, 1])
     codes, given, bucket_of, starts = [], [], [], []
     missing, total = np.zeros(len(sources[0].feature_names), np.int64), 0
@@ -149,13 +141,29 @@ def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray, r
     return len(columns)
 
 
-def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts, seed):
+def _write_splits(directory, buckets, split_of, bucket_of, final, missing, starts, source,
+                  seed):
     """Writes each bucket as one shard per split, its blocks of rows in a random order (a
-    shuffle buffer of a hundred blocks then mixes even a sorted file); returns (split
-    infos, train moments)."""
-    count = buckets.count
-    rows = np.bincount(split_of * count + bucket_of.astype(np.int64), minlength=3 * count)
-    shards = [np.flatnonzero(rows.reshape(3, count)[s]).tolist() for s in range(3)]
+    shuffle buffer of a hundred blocks then mixes even a sorted file), missing values as the
+    train mean; returns (split infos, train moments, imputed means by feature position).
+
+    Raises:
+      spec.CsvError: If a feature with missing values has none in the train split.
+    """
+    count, positions = buckets.count, np.flatnonzero(missing)
+    sums, counts = np.zeros(len(positions)), np.zeros(len(positions))
+    for index in range(count if len(positions) else 0):  # A pass for the train means.
+        x, _, _, ids = buckets.read(index)
+        x = x[split_of[ids] == 0][:, positions]
+        sums += np.nansum(x, axis=0, dtype=np.float64)
+        counts += (~np.isnan(x)).sum(axis=0)
+    if not counts.all():
+        position = int(positions[np.argmin(counts)])
+        raise spec.CsvError(f"{source.where(position)}: no value in the train split to impute "
+                            f"its {missing[position]} missing values from; exclude the column")
+    means = {int(p): float(total / n) for p, total, n in zip(positions, sums, counts)}
+    rows = np.bincount(split_of * count + bucket_of, minlength=3 * count).reshape(3, count)
+    shards = [np.flatnonzero(rows[split]).tolist() for split in range(3)]
     lengths, rng = [[], [], []], np.random.default_rng([seed, 2])
     features, labels = statistics.Accumulator(), statistics.Accumulator()
     templates = [tfds.core.ShardedFileTemplate(data_dir=directory, dataset_name=NAME,
@@ -163,9 +171,9 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts,
                  for name in spec.SPLITS]
     for index in range(count):
         xs, values, codes, ids = buckets.read(index)
-        split = split_of[ids]
-        for code, template in enumerate(templates):
-            chosen = split == code
+        split_of_row = split_of[ids]
+        for split, template in enumerate(templates):
+            chosen = split_of_row == split
             if not chosen.any():
                 continue
             x, row = xs[chosen], ids[chosen]
@@ -174,38 +182,20 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, means, starts,
             for position, mean in means.items():
                 x[np.isnan(x[:, position]), position] = mean
             label = values[chosen].astype(np.float32) if final is None else final[codes[chosen]]
-            path = template.sharded_filepath(shard_index=shards[code].index(index),
-                                             num_shards=len(shards[code]))
-            lengths[code].append(_write_shard(os.fspath(path), x, label, row, rng))
-            for start in range(0, len(x) * (code == 0), 1 << 16):  # Train statistics.
+            path = template.sharded_filepath(shard_index=shards[split].index(index),
+                                             num_shards=len(shards[split]))
+            lengths[split].append(_write_shard(os.fspath(path), x, label, row, rng))
+            for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
                 features.add(x[start:start + (1 << 16)])
                 labels.add(label[start:start + (1 << 16)])
     infos = [tfds.core.SplitInfo(name=t.split, shard_lengths=n, num_bytes=0,
                                  filename_template=t) for t, n in zip(templates, lengths)]
     return infos, statistics.Moments(features.count, features.mean, features.variance,
-                                     float(labels.mean), float(labels.variance))
+                                     float(labels.mean), float(labels.variance)), means
 
 
-def _train_means(buckets, split_of, missing, source) -> dict[int, float]:
-    """The train-split mean of each feature with missing values (a pass over the buckets)."""
-    positions = np.flatnonzero(missing)
-    sums, counts = np.zeros(len(positions)), np.zeros(len(positions))
-    for index in range(buckets.count if len(positions) else 0):
-        x, _, _, ids = buckets.read(index)
-        x = x[split_of[ids] == 0][:, positions]
-        sums += np.nansum(x, axis=0, dtype=np.float64)
-        counts += (~np.isnan(x)).sum(axis=0)
-    for position, count in zip(positions, counts):
-        if not count:
-            raise spec.CsvError(f"{source.where(int(position))}: no value in the train split "
-                                f"to impute its {missing[position]} missing values from; "
-                                f"exclude the column")
-    return {int(p): float(total / count) for p, total, count in zip(positions, sums, counts)}
-
-
-def _stamp(path: str) -> tuple[int, int]:
-    stat = tf.io.gfile.stat(path)
-    return stat.length, stat.mtime_nsec
+def _stamps(paths) -> list[tuple[int, int]]:
+    return [(stat.length, stat.mtime_nsec) for stat in map(tf.io.gfile.stat, paths)]
 
 
 def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
@@ -213,18 +203,19 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
     ``hashes()`` gives the files' SHA-256s and the key once the metadata needs them."""
     source, layout = sources[0], getattr(sources[0], "layout", None)
     size = sum(tf.io.gfile.stat(s.path).length for s in sources)
-    buckets, labels = _Buckets(directory, size, len(source.feature_names)), labels_lib.Labels(
-        options.task)
+    buckets = _Buckets(directory, size, len(source.feature_names))
+    labels = labels_lib.Labels(options.task)
     try:
         codes, given, bucket_of, missing, starts = _read(sources, options, buckets, labels)
     finally:
         for file in buckets.files:
             file.close()
-    for source, stamp in zip(sources, stamps):
-        if _stamp(source.path) != stamp:
-            raise spec.CsvError(f"{source.path} changed while it was being prepared; run again")
+    paths = [s.path for s in sources]
+    for path, old, new in zip(paths, stamps, _stamps(paths)):
+        if old != new:
+            raise spec.CsvError(f"{path} changed while it was being prepared; run again")
     task, class_names, final = labels.finish(source, len(codes))
-    where = source.where("label")
+    split_column = None if layout is None or layout.split is None else layout.names[layout.split]
     if given is not None:
         split_of, method = given, "files" if len(sources) == 3 else "column"
         empty = [s for s, n in zip(spec.SPLITS, np.bincount(given, minlength=3)) if not n]
@@ -232,19 +223,16 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
             raise spec.CsvError(f"{source.where('split')}: no rows for the {empty[0]} "
                                 f"split; each split needs at least one row")
     else:
-        stratified = task == spec.CLASSIFICATION
-        split_of = labels_lib.holdout_split(final[codes] if stratified else np.zeros_like(codes),
-                                            class_names, options.split_seed, where)
-        method = "stratified" if stratified else "random"
-    means = _train_means(buckets, split_of, missing, source)
-    infos, moments = _write_splits(directory, buckets, split_of.astype(np.int64), bucket_of,
-                                   final, means, starts, options.split_seed)
+        method = "stratified" if task == spec.CLASSIFICATION else "random"
+        split_of = labels_lib.holdout_split(final[codes] if final is not None else np.zeros_like(
+            codes), class_names, options.split_seed, source.where("label"))
+    infos, moments, means = _write_splits(directory, buckets, split_of.astype(np.int64),
+                                          bucket_of.astype(np.int64), final, missing, starts,
+                                          source, options.split_seed)
     storage.remove_tree(buckets.folder)
-    names, split_column = source.feature_names, None if layout is None or layout.split is None \
-        else layout.names[layout.split]
-    digests, key, _ = hashes()
+    names, (digests, key, _) = source.feature_names, hashes()
     metadata = {
-        "source": kind, "paths": [s.path for s in sources], "sha256": list(digests),
+        "source": kind, "paths": paths, "sha256": list(digests),
         "content_hash": key, "feature_names": list(names), "label_column": source.label_name,
         "label_index": source.label_index, "task": task, "split": method,
         "class_names": None if class_names is None else list(class_names),
@@ -254,21 +242,24 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
         "imputed_means": {names[p]: mean for p, mean in means.items()},
         "rows_per_example": BLOCK_ROWS,
         "num_rows": dict(zip(spec.SPLITS, np.bincount(split_of, minlength=3).tolist()))}
-    label = (tfds.features.Tensor(shape=(None,), dtype=np.float32) if class_names is None
-             else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)))
-    how = {"stratified": f"stratified 60/20/20 split (seed {options.split_seed})",
-           "random": f"random 60/20/20 split (seed {options.split_seed})",
-           "files": "one file per split", "column": f"split by column {split_column!r}"}
+    how = {"files": "one file per split", "column": f"split by column {split_column!r}"}.get(
+        method, f"{method} 60/20/20 split (seed {options.split_seed})")
     tfds.folder_dataset.write_metadata(
         data_dir=directory, split_infos=infos, version=VERSION, check_data=False,
         features=tfds.features.FeaturesDict({
             "features": tfds.features.Tensor(shape=(None, len(names)), dtype=np.float32),
-            "label": label, "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
+            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32) if final is None
+            else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)),
+            "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
         supervised_keys=("features", "label"), metadata=tfds.core.MetadataDict(metadata),
-        description=f"{task.capitalize()} data from {', '.join(metadata['paths'])} ({kind}); "
-                    f"{how[method]}. An example is a block of up to {BLOCK_ROWS} rows; "
-                    f"`row` is each row's index among its file's data rows.")
+        description=f"{task.capitalize()} data from {', '.join(paths)} ({kind}); "
+                    f"{how}. An example is a block of up to {BLOCK_ROWS} rows; `row` is each "
+                    f"row's index among its file's data rows.")
     statistics.remember(directory, spec.SPLITS[0], moments)
+
+
+def is_prepared(directory: str) -> bool:
+    return storage.exists(storage.join(directory, "dataset_info.json"))
 
 
 def _builder(directory: str) -> tfds.core.DatasetBuilder:
@@ -278,10 +269,6 @@ def _builder(directory: str) -> tfds.core.DatasetBuilder:
         reason = (str(error).splitlines() or [type(error).__name__])[0]
         raise storage.CorruptFileError(f"{directory} is not a readable prepared dataset "
                                        f"({reason}); delete it to prepare again") from None
-
-
-def is_prepared(directory: str) -> bool:
-    return storage.exists(storage.join(directory, "dataset_info.json"))
 
 
 def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | None
@@ -305,7 +292,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
     stem = re.sub(r"\.[^./]*$", "", paths[0].rstrip("/").rsplit("/", 1)[-1]).lower()
     stem = re.sub(r"[^a-z0-9]+", "_", stem).strip("_")[:40] or "data"
     parent = storage.join(data_dir or default_data_dir(), NAME)
-    stamps = [_stamp(path) for path in paths]  # Unchanged at the end: the data is hashed.
+    stamps = _stamps(paths)  # Unchanged at the end: the data read is the data hashed.
     # Hashing runs beside the read, unless a file of this name was prepared before: then
     # the hash comes first, to reuse that preparation if it is of these bytes.
     executor = concurrent.futures.ThreadPoolExecutor(1)
@@ -318,8 +305,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
         key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
         return payload["sha256"], key, storage.join(parent, f"{stem}_{key}", VERSION)
 
-    if storage.exists(parent) and any(name.startswith(f"{stem}_")
-                                      for name in tf.io.gfile.listdir(parent)):
+    if any(name.startswith(f"{stem}_") for name in storage.listdir(parent)):
         directory = hashes()[2]
         if is_prepared(directory):
             logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
@@ -351,12 +337,10 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
     return _builder(directory)
 
 
-def prepare_csv(paths: str | Sequence[str], options: spec.CsvOptions | None = None,
-                data_dir: str | None = None) -> tfds.core.DatasetBuilder:
-    """Validates CSV files, prepares them once, and returns a builder that reads them.
-
-    The files are hashed; if ``data_dir`` holds the data of these bytes and options, that is
-    all. Otherwise one read checks every row; nothing is published unless all pass.
+def prepare_csv(paths, options: spec.CsvOptions | None = None, data_dir: str | None = None
+                ) -> tfds.core.DatasetBuilder:
+    """Validates CSV files, prepares them once (reused while their bytes and the options are
+    the same; nothing is published unless every row passes), and returns their builder.
 
     Args:
       paths: One CSV file (split 60/20/20, or by `CsvOptions.split_column`) or three (train,
@@ -365,24 +349,22 @@ def prepare_csv(paths: str | Sequence[str], options: spec.CsvOptions | None = No
       data_dir: TFDS data directory (not ``ram://``); None for `default_data_dir`.
 
     Returns:
-      A ``tfds.core.DatasetBuilder`` with splits train, validation and test; an example is
-      a block of up to `BLOCK_ROWS` rows: ``features`` (float32, in file order), ``label``
-      (a sequence of ``ClassLabel``, or float32) and ``row``. ``info.metadata`` holds
-      ``num_rows`` per split, ``feature_names``, ``label_column``, ``task``,
-      ``class_names``, ``sha256``, ``content_hash``, ``split``, ``imputed_means``, ...; the
-      train statistics are stored beside it (`selu_zoo.datasets.statistics`).
+      A ``tfds.core.DatasetBuilder`` of splits train, validation and test, whose examples are
+      blocks of up to `BLOCK_ROWS` rows: ``features`` (float32), ``label`` (a sequence of
+      ``ClassLabel``, or float32) and ``row``; ``info.metadata`` holds ``num_rows``,
+      ``feature_names``, ``task``, ``class_names``, ``sha256``, ... The train statistics are
+      stored beside it (`selu_zoo.datasets.statistics`).
 
     Raises:
-      spec.CsvError: For a bad file, in one line naming the file, and the column and line
-        where there are.
+      spec.CsvError: For a bad file, in one line naming the file, and the column and line.
       ValueError: If the paths or options do not fit together.
       storage.StorageError: If a file cannot be read or ``data_dir`` cannot be written.
     """
     return _prepare("csv", paths, options, data_dir)
 
 
-def prepare_npz(paths: str | Sequence[str], options: spec.CsvOptions | None = None,
-                data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+def prepare_npz(paths, options: spec.CsvOptions | None = None, data_dir: str | None = None
+                ) -> tfds.core.DatasetBuilder:
     """`prepare_csv` for ``.npz`` files of arrays ``x`` (rows) and ``y`` (labels): only the
     options ``task``, ``missing`` (NaN is missing) and ``split_seed`` apply; features are
     ``x_<i>`` (``x`` flattened per row), the label ``y``, bad values named ``x[17]``."""
@@ -392,5 +374,5 @@ def prepare_npz(paths: str | Sequence[str], options: spec.CsvOptions | None = No
 def prepare(name: str, options: spec.CsvOptions | None = None, data_dir: str | None = None
             ) -> tfds.core.DatasetBuilder:
     """Prepares a ``csv:...`` or ``npz:...`` dataset name (see `spec.parse_spec`)."""
-    paths = spec.parse_spec(name)
-    return (prepare_csv if spec.is_csv(name) else prepare_npz)(paths, options, data_dir)
+    return _prepare("csv" if spec.is_csv(name) else "npz", spec.parse_spec(name), options,
+                    data_dir)

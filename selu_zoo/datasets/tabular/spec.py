@@ -15,11 +15,8 @@ class CsvError(ValueError):
     """A tabular file cannot be used; the message is one line naming file, column and row."""
 
 
-def _check_column(option: str, value) -> None:
-    if not (value is None or (type(value) is int and value >= 0)
-            or (isinstance(value, str) and value.strip())):
-        raise ValueError(f"{option}={value!r} is not valid: give a column name, a 0-based "
-                         f"column index or None")
+def _is_column(value) -> bool:
+    return (type(value) is int and value >= 0) or (isinstance(value, str) and bool(value.strip()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,37 +52,34 @@ class CsvOptions:
     delimiter: str = "auto"
 
     def __post_init__(self):
-        _check_column("label_column", self.label_column)
-        _check_column("split_column", self.split_column)
-        header = self.header
+        header, excluded, delimiter = self.header, self.exclude_columns, self.delimiter
         if isinstance(header, str) and header.strip().lower() in ("true", "false"):
             object.__setattr__(self, "header", header.strip().lower() == "true")
-        elif header != "auto" and not isinstance(header, bool):
-            raise ValueError(f"header={header!r} is not valid: use 'auto', True or False")
-        excluded = self.exclude_columns
         try:
             excluded = (excluded,) if isinstance(excluded, (str, int)) else tuple(excluded)
         except TypeError:
-            raise ValueError(f"exclude_columns={excluded!r} is not valid: give a tuple of "
-                             f"column names or 0-based indices") from None
-        if None in excluded:
-            raise ValueError("exclude_columns holds None: give column names or 0-based "
-                             "indices")
-        for column in excluded:
-            _check_column("exclude_columns", column)
+            excluded = (None,)
+        column = "give a column name, a 0-based column index or None"
+        checks = {
+            "label_column": (self.label_column is None or _is_column(self.label_column), column),
+            "split_column": (self.split_column is None or _is_column(self.split_column), column),
+            "header": (isinstance(self.header, bool) or header == "auto", "use 'auto', True or "
+                       "False"),
+            "exclude_columns": (all(map(_is_column, excluded)), "give a tuple of column names "
+                                "or 0-based indices"),
+            "task": (self.task in ("auto", CLASSIFICATION, REGRESSION), "use 'auto', "
+                     "'classification', 'regression'"),
+            "missing": (self.missing in ("error", "mean"), "use 'error', 'mean'"),
+            "split_seed": (type(self.split_seed) is int and 0 <= self.split_seed < 2**32,
+                           "use an integer in [0, 2**32)"),
+            "delimiter": (delimiter == "auto" or (isinstance(delimiter, str) and len(
+                delimiter) == 1 and delimiter not in "\"\r\n"), "use one character other than "
+                          "a quote or a line break"),
+        }
+        for option, (ok, use) in checks.items():
+            if not ok:
+                raise ValueError(f"{option}={getattr(self, option)!r} is not valid: {use}")
         object.__setattr__(self, "exclude_columns", excluded)
-        allowed = {"task": ("auto", CLASSIFICATION, REGRESSION), "missing": ("error", "mean")}
-        for option, values in allowed.items():
-            if getattr(self, option) not in values:
-                raise ValueError(f"{option}={getattr(self, option)!r} is not valid: use "
-                                 f"{', '.join(map(repr, values))}")
-        if type(self.split_seed) is not int or not 0 <= self.split_seed < 2**32:
-            raise ValueError(f"split_seed={self.split_seed!r} is not valid: use an integer "
-                             f"in [0, 2**32)")
-        if self.delimiter != "auto" and not (isinstance(self.delimiter, str) and len(
-                self.delimiter) == 1 and self.delimiter not in "\"\r\n"):
-            raise ValueError(f"delimiter={self.delimiter!r} is not valid: use one character "
-                             f"other than a quote or a line break")
 
 
 def is_csv(name: str) -> bool:
