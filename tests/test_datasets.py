@@ -265,6 +265,18 @@ def test_read_matches_tfds_on_a_csv_of_several_shards(regression, tmp_path, monk
         _assert_same_examples(source, split)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"shuffle_seed": 0, "epochs": range(2)},
+                                    {"shuffle_seed": 0, "repeat": True}])
+def test_batches_run_without_the_autotuner(prepared_dir, kwargs):
+    """Deleting an autotuned iterator (Keras does at the end of fit) could sit idle for
+    seconds; every pipeline `batches` returns has the autotuner off and still prefetches."""
+    data = datasets.open_dataset("digits", data_dir=prepared_dir)
+    batches = data.batches("train", 32, **kwargs)
+    assert batches.options().autotune.enabled is False
+    features, labels = next(iter(batches))
+    assert features.shape == (32, 64) and labels.shape == (32,)
+
+
 # --- open_dataset: info ---------------------------------------------------------------------
 
 
