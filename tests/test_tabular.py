@@ -463,8 +463,9 @@ def test_separators_compression_bom_and_blank_lines_read_as_the_plain_file(tmp_p
         assert (g_split, g_label) == (e_split, e_label)
 
 
-def test_a_semicolon_gz_file_trains_through_the_dataset_api(tmp_path, monkeypatch):
-    """Its train statistics come with the preparation: opening it reads no rows."""
+def test_a_semicolon_gz_file_trains_through_the_dataset_api(tmp_path, monkeypatch, caplog):
+    """Its train statistics come with the preparation: opening it reads no rows, and TFDS
+    logs no deprecation of what we read (``TensorInfo.dtype``)."""
     import keras
 
     from _reads import ReadCounter
@@ -489,6 +490,7 @@ def test_a_semicolon_gz_file_trains_through_the_dataset_api(tmp_path, monkeypatc
     history = model.fit(data.batches("train", 32, shuffle_seed=0), epochs=2, verbose=0,
                         shuffle=False)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
 
 
 def test_a_file_streamed_in_small_blocks_reads_as_the_file_read_whole(tmp_path, monkeypatch):

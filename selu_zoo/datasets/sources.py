@@ -149,7 +149,7 @@ def _parser(builder):
                                  tfds.features.ClassLabel, tfds.features.Sequence):
             return None
         serialized = feature.get_serialized_info()
-        stored, shape = tf.as_dtype(serialized.dtype), tuple(serialized.shape)
+        stored, shape = tf.as_dtype(serialized.tf_dtype), tuple(serialized.shape)
         if stored == tf.float32:
             example_dtype = tf.float32
         elif stored.is_integer or stored.is_bool:
