@@ -5,6 +5,7 @@ Benchmarks are measured, never asserted: nothing here looks at a timing's value.
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import harness, selu_op
@@ -123,3 +124,32 @@ def test_csv_end_to_end_inputs_and_the_plain_keras_baseline(tmp_path, capsys):
     plain_keras_csv.main(path, epochs=1)
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= report["test_accuracy"] <= 1.0 and report["train_rows"] == 320
+
+
+def test_step_floor_compares_the_snn_model_with_its_linear_twin_and_stock_keras():
+    """The floor is the same task model with linear layers and no dropout; one call of a
+    candidate runs `steps_per_execution` train steps of Keras' own train function."""
+    import keras
+
+    from benchmarks import step_floor
+    from selu_zoo.layers import SELUDense
+
+    x = np.random.default_rng(0).normal(size=(64, step_floor.FEATURES)).astype("float32")
+    config, info = step_floor._config(depth=2, width=16), step_floor._info(x)
+    models = {kind: step_floor._model(kind, config, info)
+              for kind in ("linear", "selu_zoo", "keras")}
+    layer_types = {kind: {type(layer) for layer in model._flatten_layers()}
+                   for kind, model in models.items()}
+    assert SELUDense in layer_types["selu_zoo"] and SELUDense not in layer_types["linear"]
+    assert keras.layers.AlphaDropout in layer_types["keras"]
+    assert keras.layers.AlphaDropout not in layer_types["linear"]
+    dense = [layer for layer in models["linear"]._flatten_layers()
+             if isinstance(layer, keras.layers.Dense)]
+    assert len(dense) == 3 and all(layer.activation is keras.activations.linear
+                                   for layer in dense)
+    assert all(type(m) is type(models["selu_zoo"]) for m in models.values())  # one task
+    y = (x[:, 0] > 0).astype("int32")
+    call = step_floor._train_call(models["selu_zoo"], x, y, batch=8, steps_per_execution=4,
+                                  jit_compile=True)
+    call()
+    assert int(models["selu_zoo"].optimizer.iterations) == 4
