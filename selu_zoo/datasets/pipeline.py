@@ -213,7 +213,7 @@ class Dataset:
         if map_fn is not None:
             dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
         # tf.data's autotuner is off: with it, deleting an iterator (Keras does at the end of
-        # fit) sometimes sat idle for seconds (8 s in a 20 s CSV run, 1 run in 3).
+        # fit) sometimes sat idle for seconds.
         options = tf.data.Options()
         options.autotune.enabled = False
         return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -215,8 +215,8 @@ def _selu_forward(x):
 
 
 # The XLA-compiled functions trace once per input shape (no reduce_retracing): XLA compiles
-# per shape anyway, and a trace relaxed to [None, ...] after a second batch size compiled the
-# fused SELU + dropout 20% slower (the snn train step at batch 256 after one at batch 32).
+# per shape anyway, and a trace relaxed to [None, ...] after a second batch size compiles to
+# slower loops.
 @tf.function(autograph=False, jit_compile=True)
 def _selu_backward(x, dy):
     compute = _compute_dtype(x.dtype)
