@@ -8,6 +8,7 @@ datasets, downloads and bounded reads of huge data are in test_catalog.py.
 
 import importlib
 import os
+import tempfile
 import socket
 import types
 
@@ -275,6 +276,18 @@ def test_batches_run_without_the_autotuner(prepared_dir, kwargs):
     assert batches.options().autotune.enabled is False
     features, labels = next(iter(batches))
     assert features.shape == (32, 64) and labels.shape == (32,)
+
+
+def test_opening_a_dataset_not_prepared_yet_leaves_no_temporary_folder(tmp_path):
+    """TFDS makes an empty temporary folder for each builder of an unprepared dataset and
+    does not delete it; opening a fresh embedded dataset leaves the temp folder as it was."""
+    def entries():  # autograph's generated sources are deleted when the process exits
+        return {n for n in os.listdir(tempfile.gettempdir())
+                if not n.startswith("__autograph_generated_file")}
+
+    before = entries()
+    datasets.open_dataset("wine", data_dir=str(tmp_path / "fresh"))
+    assert entries() - before == set()
 
 
 # --- open_dataset: info ---------------------------------------------------------------------

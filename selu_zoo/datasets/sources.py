@@ -11,6 +11,7 @@ downloadable, a corrupt ``dataset_info.json``, prepared files that went missing.
 import dataclasses
 import os
 import socket
+import tempfile
 import urllib.parse
 
 from absl import logging
@@ -216,7 +217,14 @@ def _readable(name, folder, make_builder):
       storage.CorruptFileError: naming the dataset's folder and the fix.
     """
     try:
-        return make_builder()
+        # TFDS gives a builder of a dataset not prepared yet an empty temporary folder
+        # (DatasetInfo.initialize_from_bucket) and never deletes it: it is made in ours.
+        with tempfile.TemporaryDirectory() as scratch:
+            saved, tempfile.tempdir = tempfile.tempdir, scratch
+            try:
+                return make_builder()
+            finally:
+                tempfile.tempdir = saved
     except json_format.ParseError as error:
         raise storage.CorruptFileError(
             f"the prepared dataset_info.json of {name!r} under {folder} is corrupt "
