@@ -1,9 +1,4 @@
-"""Examples for exports (calibration, verification) and how artifacts are compared.
-
-What an artifact's outputs *mean* (accuracy, ELBO, ...) is the task's business
-(`selu_zoo.tasks.Task.artifact_metrics`); this module prepares the examples, the inputs of
-every endpoint, and the differences between artifacts.
-"""
+"""The examples an export calibrates and verifies on, per endpoint."""
 
 import dataclasses
 
@@ -27,6 +22,13 @@ class ExportData:
 
     def __len__(self):
         return len(next(iter(self.features.values())))
+
+
+def all_layers(parent):
+    """Every layer of a model, nested ones included, depth first."""
+    for layer in getattr(parent, "layers", ()):
+        yield layer
+        yield from all_layers(layer)
 
 
 def _as_inputs(x, specs):
@@ -154,16 +156,3 @@ def representative_dataset(inputs_by_endpoint):
                 yield key, {name: array[i:i + 1] for name, array in inputs.items()}
 
     return generate
-
-
-def max_abs_diffs(outputs, reference):
-    """endpoint -> output name -> max |outputs - reference| (float64 arithmetic)."""
-    return {key: {name: float(np.max(np.abs(outputs[key][name].astype(np.float64)
-                                            - value.astype(np.float64))))
-                  for name, value in per_output.items()}
-            for key, per_output in reference.items()}
-
-
-def delta(metrics, baseline):
-    """``metrics - baseline`` for every metric both have."""
-    return {k: metrics[k] - baseline[k] for k in metrics if k in baseline}

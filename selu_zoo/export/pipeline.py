@@ -1,21 +1,7 @@
 """`export_all`: one complete, verified artifact set per model version, published at once.
 
-Every version folder holds everything (`selu_zoo.export.publish` has the layout)::
-
-    <export_dir>/<model_name>/<version>/saved_model.pb, variables/   for TF Serving
-    <export_dir>/<model_name>/<version>/assets.extra/
-        <model_name>.keras                model + optimizer state (continue training here)
-        <model_name>.tflite               float32, builtin ops only
-        <model_name>.f16.tflite           float16 weights
-        <model_name>.int8.tflite          int8 (standardization kept in float32)
-        <model_name>.<signature>.onnx     ONNX, one per signature (with the onnx extra)
-        report.json                       what was checked, and each artifact's metrics
-        tf_serving_warmup_requests        a few real requests TF Serving replays at load
-    <export_dir>/models.config            this model's entry merged in
-
-The endpoints and metrics come from the model itself (`selu_zoo.tasks.serving_endpoints`,
-`selu_zoo.tasks.Task.artifact_metrics`): the same code exports a classifier, a regressor, a
-VAE or any plain Keras model (one ``serving_default`` endpoint).
+The endpoints and metrics come from the model (`selu_zoo.tasks.serving_endpoints`,
+`selu_zoo.tasks.Task.artifact_metrics`); the formats from `selu_zoo.export.formats.EXPORTERS`.
 """
 
 import dataclasses
@@ -92,17 +78,9 @@ def _chosen(formats):
             if not e.optional or formats is None or e.name in formats]
 
 
-def _all_layers(parent):
-    for layer in getattr(parent, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
-
-
 def input_statistics(model, specs):
-    """Per-input ``(mean, std)`` of a ``Normalization`` layer on the model's only input.
-
-    Synthetic verification data (no data given) is drawn from these, so a model that
-    standardizes raw features by itself sees raw-looking features, not N(0, 1).
+    """Per-input ``(mean, std)`` of a ``Normalization`` layer on the model's only input, for
+    synthetic verification data that looks raw to a model that standardizes by itself.
 
     Returns:
       input name -> (mean, std) arrays of one example's shape; empty if none is found.
@@ -110,7 +88,7 @@ def input_statistics(model, specs):
     if len(specs) != 1:
         return {}
     shape = tuple(specs[0].shape)[1:]
-    for layer in _all_layers(model):
+    for layer in evaluation.all_layers(model):
         if isinstance(layer, keras.layers.Normalization) and getattr(
                 layer, "mean", None) is not None:
             mean = keras.ops.convert_to_numpy(layer.mean)
@@ -133,15 +111,10 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
                serving_form=ops.DEFAULT_SERVING_FORM, formats=None, signature_changes=()):
     """Exports a model for serving, for devices and for more training, verified, at once.
 
-    Every artifact is built and checked in a hidden staging folder, then the whole set is
-    published as the next version (`selu_zoo.export.publish.publish`): the SavedModel passes
-    `check_serving_graph` and matches Keras after loading; the ``.keras`` file reloads with
-    ``safe_mode=True`` to the same class, weights, optimizer state and outputs; the float32
-    TFLite file matches Keras; float16 and int8 are measured against float32; the ONNX files
-    match the SavedModel (and, under ``serving_form="exact"``, compute SELU near 0 to 1e-6);
-    the warmup requests are the SavedModel's own answers. If any step fails, nothing is
-    published. Each format is an exporter of `selu_zoo.export.formats.EXPORTERS`, run in its
-    order: it writes its files, checks them and returns its ``report.json`` entry.
+    Each exporter of `selu_zoo.export.formats.EXPORTERS` (in its order) writes its files into
+    a hidden staging folder, checks them against the model and returns its ``report.json``
+    entry; then `selu_zoo.export.publish.publish` publishes the whole set as the next
+    version. If any step fails, nothing is published.
 
     Args:
       model: a built Keras model: a `selu_zoo.tasks.Task`, or any model (exported with one

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from selu_zoo import tasks
-from selu_zoo.export import evaluation, serving, tflite
+from selu_zoo.export import serving, tflite
 
 # Inputs that every artifact is tried on, to record what it does with them.
 NON_FINITE_INPUTS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
@@ -50,6 +50,14 @@ def outputs_of(run, inputs_by_endpoint):
     return {name: run(name, inputs) for name, inputs in inputs_by_endpoint.items()}
 
 
+def max_abs_diffs(outputs, reference):
+    """endpoint -> output name -> max |outputs - reference| (float64 arithmetic)."""
+    return {key: {name: float(np.max(np.abs(outputs[key][name].astype(np.float64)
+                                            - value.astype(np.float64))))
+                  for name, value in per_output.items()}
+            for key, per_output in reference.items()}
+
+
 def check_parity(what, outputs, reference, tolerance):
     """Raises unless every output is within ``tolerance * max(1, max |reference|)``.
 
@@ -59,7 +67,7 @@ def check_parity(what, outputs, reference, tolerance):
     Raises:
       ExportVerificationError: naming every output that is off (NaN counts as off).
     """
-    diffs = evaluation.max_abs_diffs(outputs, reference)
+    diffs = max_abs_diffs(outputs, reference)
     failures = []
     for key, per_output in diffs.items():
         for name, diff in per_output.items():

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from selu_zoo import constants, layers, storage, tasks
-from selu_zoo.export import onnx_files, serving, tflite_files, verification
+from selu_zoo.export import onnx_files, serving, tflite, verification
 from selu_zoo.export.formats import base
 
 # Where ``exp(x) - 1`` loses digits: the exact form must not.
@@ -87,7 +87,7 @@ class Onnx(base.Exporter):
 
     def write(self, context):
         signatures = [e.name for e in context.endpoints]
-        twin = tflite_files.float32_twin(context.model)
+        twin = tflite.float32_twin(context.model)
         with tempfile.TemporaryDirectory(prefix="selu_zoo-onnx-") as local:
             source, served = context.staging, context.served
             if twin is not context.model or not storage.is_local(source):  # the converter
