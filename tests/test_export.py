@@ -31,7 +31,8 @@ from models import vae as vae_models
 from selu_zoo import export, tasks
 from selu_zoo.datasets.pipeline import DatasetInfo
 from selu_zoo.export import (evaluation, formats, graph_check, pipeline, publish, serving, tflite,
-                             verification, warmup)
+                             verification)
+from selu_zoo.export.formats import warmup
 from selu_zoo.layers import SELU, SELUDense
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
