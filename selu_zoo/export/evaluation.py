@@ -8,12 +8,8 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class ExportData:
-    """Examples for calibration or verification.
-
-    Attributes:
-      features: input name -> float array with a leading example axis.
-      labels: labels or targets, or None.
-      synthetic: True when drawn at random because no data was given.
+    """Examples for calibration or verification: ``features`` (input name -> array with a leading
+    example axis), ``labels`` (or None) and whether they are ``synthetic`` (drawn at random).
     """
 
     features: dict
@@ -81,15 +77,12 @@ def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
     """Turns the caller's examples into an `ExportData` for inputs ``specs``.
 
     Args:
-      data: None (``num_synthetic`` examples are drawn), a features array, a dict of
-        arrays, a tuple ``(features, labels)``, or a *batched* ``tf.data.Dataset`` of features
-        or ``(features, labels)`` (read only as far as ``limit`` examples).
+      data: None (draws ``num_synthetic`` examples from ``synthetic_stats``, input name ->
+        ``(mean, std)``, else N(0, 1)), a features array, a dict of arrays, ``(features,
+        labels)``, or a batched ``tf.data.Dataset`` of either (read up to ``limit`` examples).
       specs: the default endpoint's input `tf.TensorSpec`s.
       limit: the most examples kept.
       seed: seed of the synthetic draw.
-      num_synthetic: how many examples to draw when ``data`` is None.
-      synthetic_stats: input name -> ``(mean, std)`` for the synthetic draw
-        (``mean + std * N(0, 1)``); N(0, 1) for inputs not listed.
 
     Returns:
       An `ExportData` with between 1 and ``limit`` examples.

@@ -1,9 +1,8 @@
 """`check_serving_graph`: will stock TensorFlow Serving run this SavedModel?
 
 Stock ``tensorflow_model_server`` runs XLA only behind an experimental flag, so a graph that
-reaches a function marked ``_XlaMustCompile`` (a ``tf.function(jit_compile=True)``, for example
-the gradient of `selu_zoo.ops.selu` when custom gradients are saved) fails on its first request.
-And it links TensorFlow's own kernels only: an op from a custom op library fails to load.
+reaches a ``_XlaMustCompile`` function fails on its first request; and it links TensorFlow's
+own kernels only, so a custom op fails to load.
 """
 
 import functools
@@ -25,11 +24,8 @@ class ServingGraphError(ValueError):
 def core_ops():
     """The names of TensorFlow's core ops: those with a generated wrapper in ``tf.raw_ops``.
 
-    ``tf.raw_ops`` is generated from TensorFlow's own op registrations when TensorFlow is
-    built, so it is the registry of a process with no custom op library loaded: loading one
-    (``tf.load_op_library``) registers ops but does not add them here. It leaves out the XLA
-    ops (``XlaLaunch``, ``_XlaRun``, ``XlaConv``, ...) and test-only ops that the same binary
-    also registers.
+    ``tf.raw_ops`` is generated from TensorFlow's own op registrations at build time, so a
+    loaded custom op library does not add to it; it also leaves out the XLA ops.
 
     Returns:
       A frozenset of op names.
@@ -76,14 +72,11 @@ def _problems_in(nodes, where, function_names, allowed):
 
 
 def serving_graph_problems(saved_model_dir, allowed_ops=None):
-    """Lists what `check_serving_graph` would reject, one line per problem (empty if none).
+    """The problems `check_serving_graph` would raise, one line each (empty if none).
 
     Args:
       saved_model_dir: directory holding ``saved_model.pb``.
       allowed_ops: op names accepted; defaults to `core_ops()`.
-
-    Returns:
-      A list of strings.
     """
     allowed = core_ops() if allowed_ops is None else frozenset(allowed_ops)
     problems = []
@@ -105,13 +98,9 @@ def serving_graph_problems(saved_model_dir, allowed_ops=None):
 def check_serving_graph(saved_model_dir, allowed_ops=None):
     """Raises unless every function in a SavedModel can run on stock TensorFlow Serving.
 
-    Walks the graph_def of every meta graph in ``saved_model.pb`` and every function of its
-    function library (the signatures, the functions they call, and any other saved function,
-    such as saved custom gradients), and checks that:
-
-    * no function and no call node carries ``_XlaMustCompile`` or ``_XlaCompile`` set to true;
-    * every node's op is a core TensorFlow op (`core_ops()`: no custom op library, no XLA op)
-      or a call of a function defined in the library.
+    In every meta graph and every function of its library (custom gradients included), no
+    function or node may carry ``_XlaMustCompile`` or ``_XlaCompile`` set to true, and every
+    node's op must be a core op (`core_ops()`) or a call of a library function.
 
     Args:
       saved_model_dir: directory holding ``saved_model.pb``.

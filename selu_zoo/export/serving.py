@@ -1,7 +1,4 @@
-"""SavedModels for TensorFlow Serving: writing a model's endpoints, and running them back.
-
-Where versions go and how they are published is `selu_zoo.export.publish`.
-"""
+"""SavedModels for TensorFlow Serving: writing a model's endpoints, and loading them back."""
 
 import contextlib
 import logging
@@ -23,16 +20,14 @@ def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False,
     """Writes a model's endpoints as a SavedModel with `keras.export.ExportArchive`.
 
     Inputs keep their names and dtypes, outputs are dicts, batch dimensions are ``None``; the
-    first endpoint is also ``serving_default``. Saved with `save_options()`.
+    first endpoint is also ``serving_default``; custom gradients stay out (`save_options`).
 
     Args:
       model: a Keras model.
       path: the folder to write (any tf.io.gfile path; must not exist or be empty).
       endpoints: the `selu_zoo.tasks.Endpoint`s; `selu_zoo.tasks.serving_endpoints` when None.
-      tflite_lowering: trace inside `selu_zoo.ops.tflite_lowering()` (ELU-based SELU), for a
-        SavedModel that is only converted to TFLite.
-      serving_form: how SELU is traced for serving (`selu_zoo.ops.SERVING_FORMS`):
-        ``"fused"`` (TensorFlow's Selu kernel, stock Keras speed) or ``"exact"``.
+      tflite_lowering: trace inside `selu_zoo.ops.tflite_lowering()`, for TFLite conversion.
+      serving_form: how SELU is traced for serving (`selu_zoo.ops.SERVING_FORMS`).
 
     Returns:
       The endpoints written.

@@ -1,10 +1,8 @@
 """Checking exported artifacts against the Keras model, and running each artifact the same way.
 
-A *runner* is ``run(endpoint_name, {input name: array}) -> {output name: array}``: the
-model's own endpoints (`keras_runner`), a loaded SavedModel's signatures
-(`saved_model_runner`) or a TFLite interpreter's (`tflite_runner`). Tasks score artifacts
-through runners (`selu_zoo.tasks.Task.artifact_metrics`), so every artifact is measured with
-the same definitions.
+A *runner* is ``run(endpoint_name, {input name: array}) -> {output name: array}``, of the
+model's endpoints, a SavedModel's or a TFLite file's signatures; tasks score artifacts
+through runners (`selu_zoo.tasks.Task.artifact_metrics`).
 """
 
 import keras
@@ -88,14 +86,10 @@ def artifact_metrics(model, data, run, seed=0):
 
 
 def non_finite_behaviour(run, endpoint):
-    """What an artifact's default endpoint returns for NaN, infinite and huge inputs.
-
-    Args:
-      run: the artifact's runner.
-      endpoint: its default `selu_zoo.tasks.Endpoint` (for the input shapes and dtypes).
+    """What an artifact's default `selu_zoo.tasks.Endpoint` returns for `NON_FINITE_INPUTS`.
 
     Returns:
-      ``{input kind: "non-finite outputs" or "finite outputs"}`` for `NON_FINITE_INPUTS`.
+      ``{input kind: "non-finite outputs" or "finite outputs"}``.
     """
     behaviour = {}
     for kind, value in NON_FINITE_INPUTS.items():
@@ -109,14 +103,12 @@ def non_finite_behaviour(run, endpoint):
 
 
 def verify_keras_file(model, path, data=None):
-    """Loads a ``.keras`` file with ``safe_mode=True`` and checks it against ``model``.
-
-    Checks that the weights and the optimizer variables (iterations, moments, ...) are equal,
-    and that the default endpoint gives the same outputs on ``data`` (an `ExportData`).
+    """Loads a ``.keras`` file with ``safe_mode=True`` and checks it against ``model``: the same
+    class, equal weights and optimizer variables, and equal default-endpoint outputs on ``data``
+    (an `evaluation.ExportData`).
 
     Returns:
-      A report dict: the number of optimizer variables compared, and the outputs' max
-      absolute difference on ``data``.
+      ``{"optimizer_variables": count compared, "max_abs_diff": {output: diff} or None}``.
 
     Raises:
       ExportVerificationError: on any difference.
