@@ -30,7 +30,7 @@ from models import snn as snn_models
 from models import vae as vae_models
 from selu_zoo import export, tasks
 from selu_zoo.datasets.pipeline import DatasetInfo
-from selu_zoo.export import (evaluation, formats, graph_check, pipeline, publish, serving, tflite,
+from selu_zoo.export import (evaluation, formats, pipeline, publish, serving, tflite,
                              verification)
 from selu_zoo.export.formats import warmup
 from selu_zoo.layers import SELU, SELUDense
@@ -429,7 +429,7 @@ def test_checker_rejects_saved_custom_gradients(models, tmp_path):
 
 
 def test_checker_rejects_ops_outside_core(exports, tmp_path):
-    proto = graph_check.read_saved_model_proto(exports["results"]["snn"].version_dir)
+    proto = serving.read_saved_model_proto(exports["results"]["snn"].version_dir)
     node = next(n for f in proto.meta_graphs[0].graph_def.library.function
                 for n in f.node_def if n.op in ("Selu", "Expm1", "Elu", "MatMul"))
     node.op = "SeluZooCustomOp"  # as if the forward came from a custom op library

@@ -8,10 +8,6 @@ entry merged in. Formats are plug-ins (`selu_zoo.export.formats`); versions, sta
 pruning are `selu_zoo.export.publish`. ``python -m selu_zoo.export`` re-exports a ``.keras``.
 """
 
-from selu_zoo.export.graph_check import check_serving_graph
-from selu_zoo.export.graph_check import core_ops
-from selu_zoo.export.graph_check import serving_graph_problems
-from selu_zoo.export.graph_check import ServingGraphError
 from selu_zoo.export.pipeline import artifact_names
 from selu_zoo.export.pipeline import DEFAULT_FLOAT32_TOLERANCE
 from selu_zoo.export.pipeline import export_all
@@ -20,6 +16,10 @@ from selu_zoo.export.publish import DEFAULT_KEEP_VERSIONS
 from selu_zoo.export.publish import latest_version
 from selu_zoo.export.publish import version_dirs
 from selu_zoo.export.publish import versions
+from selu_zoo.export.serving import check_serving_graph
+from selu_zoo.export.serving import core_ops
+from selu_zoo.export.serving import serving_graph_problems
+from selu_zoo.export.serving import ServingGraphError
 from selu_zoo.export.serving import write_saved_model
 from selu_zoo.export.tflite import TFLiteConversionError
 from selu_zoo.export.tflite import float32_twin

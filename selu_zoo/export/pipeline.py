@@ -144,7 +144,7 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
 
     Raises:
       ValueError: for bad arguments or data that does not fit the model.
-      graph_check.ServingGraphError: if stock TF Serving could not run the SavedModel.
+      serving.ServingGraphError: if stock TF Serving could not run the SavedModel.
       tflite.TFLiteConversionError: if the model needs non-builtin TFLite ops.
       verification.ExportVerificationError: if an artifact does not reproduce the model.
       storage.StorageError: if the export folder cannot be written.
