@@ -81,27 +81,21 @@ def check_models_config(export_dir):
 
 def model_entry(config, model_name):
     """The ``ModelConfig`` of ``model_name`` in ``config``, or None."""
-    for entry in config.model_config_list.config:
-        if entry.name == model_name:
-            return entry
-    return None
+    return next((e for e in config.model_config_list.config if e.name == model_name), None)
 
 
 def pinned_versions(config, model_name):
-    """Versions of ``model_name`` that ``config`` (or None) names, which pruning must keep.
-
-    Those of ``model_version_policy.specific`` and ``version_labels``, of the model's entry and
-    of every other entry with its ``base_path``.
+    """Versions of ``model_name`` (which has an entry) that ``config`` names, which pruning
+    must keep: those of ``model_version_policy.specific`` and ``version_labels`` of every
+    entry with its ``base_path`` (its own and aliases).
 
     Returns:
       A set of ints.
     """
-    if config is None:
-        return set()
-    own = model_entry(config, model_name)
+    base_path = model_entry(config, model_name).base_path
     pinned = set()
     for entry in config.model_config_list.config:
-        if entry.name == model_name or (own is not None and entry.base_path == own.base_path):
+        if entry.base_path == base_path:
             pinned.update(entry.model_version_policy.specific.versions)
             pinned.update(entry.version_labels.values())
     return pinned
@@ -145,7 +139,7 @@ def merge_model_entry(export_dir, model_name, serving_base_path=None):
     it changed.
 
     Returns:
-      The path of ``models.config``.
+      The merged ``ModelServerConfig``.
 
     Raises:
       CorruptFileError: as `parse_models_config`.
@@ -156,13 +150,13 @@ def merge_model_entry(export_dir, model_name, serving_base_path=None):
         with ConfigLock(export_dir) as lock:
             config = check_models_config(export_dir) or parse_models_config("", path)
             if not merged(config, export_dir, model_name, serving_base_path):
-                return path
+                return config
             text = text_format.MessageToString(config)
             if not lock.held():  # broken by someone who judged us dead: redo it under theirs
                 logging.warning("the lock %s was taken over; merging %s again", lock.path, path)
                 continue
             storage.atomic_write(path, text)
-            return path
+            return config
     raise storage.StorageError(f"cannot update {path}: its lock {lock.path} was taken over "
                                f"{_ATTEMPTS} times; is a clock far off on a host writing it?")
 
@@ -244,13 +238,11 @@ class ConfigLock:
 def _read_lock(path):
     """The lock's JSON; ``{}`` if unreadable as such; None if there is no lock."""
     try:
-        data = storage.read_bytes(path)
+        holder = storage.read_json(path, fix="it is a lock")
+    except storage.CorruptFileError:
+        return {}
     except storage.StorageError:
         return None if not storage.exists(path) else {}
-    try:
-        holder = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}
     return holder if isinstance(holder, dict) else {}
 
 

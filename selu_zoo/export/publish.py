@@ -171,9 +171,10 @@ def publish(export_dir, model_name, write_version, *, serving_base_path=None,
                           f"but {error}") from error
     pruned = ()
     if keep_versions is not None:
-        pruned = _quietly(f"prune old versions of {model_dir}", _prune_unpinned, export_dir,
-                          model_name, keep_versions, version) or ()
-    return Published(version, version_dir, config, tuple(pruned))
+        protect = {version} | models_config.pinned_versions(config, model_name)
+        pruned = _quietly(f"prune old versions of {model_dir}", prune_versions, model_dir,
+                          keep_versions, protect) or ()
+    return Published(version, version_dir, models_config.config_path(export_dir), tuple(pruned))
 
 
 def prune_versions(model_dir, keep_versions, protect=()):
@@ -435,13 +436,6 @@ def _remove_any(path):
     except storage.StorageError:
         if storage.exists(path):
             raise
-
-
-def _prune_unpinned(export_dir, model_name, keep_versions, new_version):
-    pins = models_config.pinned_versions(models_config.check_models_config(export_dir),
-                                         model_name)
-    return prune_versions(storage.join(export_dir, model_name), keep_versions,
-                          protect={new_version} | pins)
 
 
 def _remove_if_empty(created):
