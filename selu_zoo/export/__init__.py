@@ -8,6 +8,7 @@ entry merged in. Formats are plug-ins (`selu_zoo.export.formats`); versions, sta
 pruning are `selu_zoo.export.publish`. ``python -m selu_zoo.export`` re-exports a ``.keras``.
 """
 
+from selu_zoo.export.formats.keras_file import verify_keras_file
 from selu_zoo.export.pipeline import artifact_names
 from selu_zoo.export.pipeline import DEFAULT_FLOAT32_TOLERANCE
 from selu_zoo.export.pipeline import export_all
@@ -24,7 +25,6 @@ from selu_zoo.export.serving import write_saved_model
 from selu_zoo.export.tflite import TFLiteConversionError
 from selu_zoo.export.tflite import float32_twin
 from selu_zoo.export.verification import ExportVerificationError
-from selu_zoo.export.verification import verify_keras_file
 
 __all__ = [
     "DEFAULT_FLOAT32_TOLERANCE",

@@ -9,8 +9,7 @@ import tensorflow as tf
 @dataclasses.dataclass(frozen=True)
 class ExportData:
     """Examples for calibration or verification: ``features`` (input name -> array with a leading
-    example axis), ``labels`` (or None) and whether they are ``synthetic`` (drawn at random).
-    """
+    example axis), ``labels`` (or None) and whether they are ``synthetic`` (drawn at random)."""
 
     features: dict
     labels: np.ndarray | None

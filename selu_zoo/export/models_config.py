@@ -163,8 +163,7 @@ def merge_model_entry(export_dir, model_name, serving_base_path=None):
 
 def remove_leftovers(export_dir):
     """Deletes broken locks and ``models.config`` temporaries older than
-    `LOCK_STALE_SECONDS` from ``export_dir``.
-    """
+    `LOCK_STALE_SECONDS` from ``export_dir``."""
     now = time.time()
     temp_prefix = f"{storage.TEMP_PREFIX}{MODELS_CONFIG}-"
     for name in storage.listdir(export_dir):
@@ -254,8 +253,7 @@ def _age(recorded, modified):
 
 def _break(export_dir, holder):
     """Removes the stale lock ``holder`` of ``export_dir``, and only that one: renamed to a unique
-    name first (of two breakers one wins), and put back if it is not the lock judged stale.
-    """
+    name first (of two breakers one wins), and put back if it is not the lock judged stale."""
     path = storage.join(export_dir, LOCK_NAME)
     moved = storage.join(export_dir, _BROKEN + uuid.uuid4().hex[:12])
     try:

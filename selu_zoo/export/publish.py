@@ -46,8 +46,7 @@ _CLEANUP_ERRORS = (OSError, tf.errors.OpError)
 @dataclasses.dataclass(frozen=True)
 class Published:
     """What `publish` did: ``version``, ``version_dir``, the ``models_config`` path and the
-    ``pruned`` versions (ascending).
-    """
+    ``pruned`` versions (ascending)."""
 
     version: int
     version_dir: str
@@ -372,8 +371,7 @@ def _move_into_place(staging, target):
 
 def _interrupted_version(model_dir, name, lease_seconds):
     """Whether an object-store version is a crashed commit or deletion, to be deleted (a
-    completed commit's claim is removed).
-    """
+    completed commit's claim is removed)."""
     path = storage.join(model_dir, name)
     entries = storage.listdir(path)
     if DELETING_PREFIX + "marker" in entries:

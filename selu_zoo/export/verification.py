@@ -5,7 +5,6 @@ model's endpoints, a SavedModel's or a TFLite file's signatures; tasks score art
 through runners (`selu_zoo.tasks.Task.artifact_metrics`).
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -100,47 +99,3 @@ def non_finite_behaviour(run, endpoint):
         finite = all(np.all(np.isfinite(v)) for v in outputs.values())
         behaviour[kind] = "finite outputs" if finite else "non-finite outputs"
     return behaviour
-
-
-def verify_keras_file(model, path, data=None):
-    """Loads a ``.keras`` file with ``safe_mode=True`` and checks it against ``model``: the same
-    class, equal weights and optimizer variables, and equal default-endpoint outputs on ``data``
-    (an `evaluation.ExportData`).
-
-    Returns:
-      ``{"optimizer_variables": count compared, "max_abs_diff": {output: diff} or None}``.
-
-    Raises:
-      ExportVerificationError: on any difference.
-    """
-    loaded = keras.models.load_model(path, safe_mode=True)
-    problems = []
-
-    def compare_variables(what, mine, theirs):
-        if len(mine) != len(theirs):
-            problems.append(f"{what}: {len(theirs)} variables loaded, {len(mine)} saved")
-            return
-        for a, b in zip(mine, theirs):
-            if not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)):
-                problems.append(f"{what}: variable {a.path} differs after loading")
-
-    compare_variables("weights", model.weights, loaded.weights)
-    optimizer_variables = 0
-    if getattr(model, "optimizer", None) is not None:
-        if getattr(loaded, "optimizer", None) is None:
-            problems.append("the optimizer was not restored")
-        elif model.optimizer.built:
-            optimizer_variables = len(model.optimizer.variables)
-            compare_variables("optimizer", model.optimizer.variables, loaded.optimizer.variables)
-    if type(loaded) is not type(model):
-        problems.append(f"it loads as {type(loaded).__name__}, not {type(model).__name__}")
-    max_abs_diff = None
-    if data is not None:
-        mine = tasks.serving_endpoints(model)[0](data.features)
-        theirs = tasks.serving_endpoints(loaded)[0](data.features)
-        max_abs_diff = {k: float(np.max(np.abs(mine[k] - theirs[k]))) for k in mine}
-        if any(v != 0 for v in max_abs_diff.values()):
-            problems.append(f"outputs differ after loading: {max_abs_diff}")
-    if problems:
-        raise ExportVerificationError(f"{path} does not restore the model: " + "; ".join(problems))
-    return {"optimizer_variables": optimizer_variables, "max_abs_diff": max_abs_diff}

@@ -1,6 +1,5 @@
 """The interface every export format implements (`Exporter`), and what the formats of one
-export share (`ExportContext`).
-"""
+export share (`ExportContext`)."""
 
 import dataclasses
 import importlib.util
@@ -73,8 +72,7 @@ class Exporter:
 
     def write(self, context):
         """Writes the format's files into ``context.staging`` / ``context.extras``; returns what
-        `verify` and `updated` need.
-        """
+        `verify` and `updated` need."""
         raise NotImplementedError
 
     def verify(self, context, written):
