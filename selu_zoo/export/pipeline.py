@@ -23,12 +23,10 @@ class ExportResult:
     """What `export_all` published.
 
     Attributes:
-      version: the new version number.
-      version_dir: its folder, ``<export_dir>/<model_name>/<version>``.
-      files: artifact -> path (``saved_model`` is the version folder; ``keras``,
-        ``tflite_float32``, ``tflite_float16``, ``tflite_int8``, ``onnx_<signature>``,
-        ``report`` and ``warmup_requests`` lie in its ``assets.extra``), plus
-        ``models_config``.
+      version, version_dir: the new version and its folder.
+      files: artifact -> path: ``saved_model`` (the version folder), ``models_config``, and
+        in ``assets.extra`` the files of `artifact_names` (``keras``, ``tflite_<variant>``,
+        ``onnx_<signature>``, ``report``, ``warmup_requests``).
       pruned: older versions deleted afterwards.
       report: the content of ``report.json``.
     """
@@ -50,8 +48,9 @@ OPTIONAL_FORMATS = {e.name: (tuple(e.requirements), e.install) for e in _optiona
 
 
 def available_formats():
-    """``(formats whose dependencies are installed, {missing format: install command})``,
-    of the optional exporters of `registry.EXPORTERS`, in its order."""
+    """``(optional formats whose dependencies are installed, {missing format: install
+    command})``, in `registry.EXPORTERS` order.
+    """
     present, missing = [], {}
     for exporter in _optional():
         if exporter.available():
@@ -62,9 +61,9 @@ def available_formats():
 
 
 def artifact_names(model_name, formats=None, signatures=()):
-    """File names inside a version's ``assets.extra``: the report's and those of the
-    exporters written (the optional ones in ``formats``, None: all) for the given signatures
-    (ONNX writes one file per signature)."""
+    """File names in a version's ``assets.extra``: the report's and those of the exporters run
+    (the optional ones in ``formats``, None: all) for these signatures.
+    """
     names = {"report": REPORT_FILE}
     for exporter in _chosen(formats):
         names.update(exporter.file_names(model_name, list(signatures)))
@@ -72,8 +71,7 @@ def artifact_names(model_name, formats=None, signatures=()):
 
 
 def _chosen(formats):
-    """The exporters to run: every one that is not optional, the optional ones in ``formats``
-    (None: all)."""
+    """The exporters to run: the required ones and the optional ones in ``formats`` (None: all)."""
     return [e for e in registry.EXPORTERS
             if not e.optional or formats is None or e.name in formats]
 
@@ -112,32 +110,30 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
     """Exports a model for serving, for devices and for more training, verified, at once.
 
     Each exporter of `selu_zoo.export.formats.EXPORTERS` (in its order) writes its files into
-    a hidden staging folder, checks them against the model and returns its ``report.json``
-    entry; then `selu_zoo.export.publish.publish` publishes the whole set as the next
-    version. If any step fails, nothing is published.
+    a hidden staging folder, checks them and returns its ``report.json`` entry; then
+    `selu_zoo.export.publish.publish` publishes the set as the next version. If any step
+    fails, nothing is published.
 
     Args:
       model: a built Keras model: a `selu_zoo.tasks.Task`, or any model (exported with one
         generic ``serving_default`` endpoint).
       export_dir: the serving base folder (any tf.io.gfile path).
       model_name: the model's folder and TF Serving name.
-      representative_data: int8 calibration examples from the training data (see
-        `evaluation.prepare`); None uses the validation examples.
+      representative_data: int8 calibration examples (`evaluation.prepare`); None uses the
+        validation examples.
       validation_data: held-out examples, with labels or targets for the task's metrics
-        (see `evaluation.prepare`); None draws synthetic features (parity only).
+        (`evaluation.prepare`); None draws synthetic features (parity only).
       keep_versions: how many versions to keep (None: all).
       serving_base_path: ``export_dir`` as the server sees it, for ``models.config``.
       float32_tolerance: allowed max abs difference of float32 artifacts, relative to
         ``max(1, max |output|)``.
       max_validation_examples, max_representative_examples: caps on the examples used.
       seed: seed of synthetic features, of random endpoint inputs and of the task's metrics.
-      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`):
-        ``"fused"`` (TensorFlow's Selu kernel: stock Keras serving speed) or ``"exact"``.
-      formats: names of the optional exporters (`OPTIONAL_FORMATS`) to run beside the
-        SavedModel and its warmup requests; None: every one whose dependencies are
-        installed (`available_formats`).
-      signature_changes: the differences from the newest published version's signatures
-        that the caller allowed (`selu_zoo.export.contract`), recorded in the report.
+      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
+      formats: the optional formats (`OPTIONAL_FORMATS`) to write; None: every one whose
+        dependencies are installed.
+      signature_changes: differences from the newest version's signatures that the caller
+        allowed (`selu_zoo.export.contract`), recorded in the report.
 
     Returns:
       An `ExportResult`.

@@ -20,8 +20,6 @@ from selu_zoo.export import serving, tflite, verification
 from selu_zoo.export.formats import base
 
 OPSET = 17
-REQUIREMENTS = ("tf2onnx", "onnxruntime")
-INSTALL = "pip install 'selu_zoo[onnx]'"
 # ONNX's Selu defaults (the paper's constants rounded to float32).
 _DEFAULTS = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
 # tf2onnx's command line once per signature, in one child process, so that the exporting
@@ -163,8 +161,8 @@ class Onnx(base.Exporter):
     near 0. A mixed-precision model is converted from its float32 twin's SavedModel."""
 
     name = "onnx"
-    requirements = REQUIREMENTS
-    install = INSTALL
+    requirements = ("tf2onnx", "onnxruntime")
+    install = "pip install 'selu_zoo[onnx]'"
     report_key = "onnx"
 
     def file_names(self, model_name, signatures):

@@ -7,19 +7,12 @@ from selu_zoo.export import evaluation, serving, tflite, verification
 from selu_zoo.export.formats import base
 
 
-def convert_variants(model, *, inputs, validation, representative_inputs, reference,
-                     float32_tolerance, seed=0, guard_int8=True):
-    """Converts ``model`` (its `tflite.float32_twin`) to every TFLite variant and checks it.
+def convert_variants(context, guard_int8=True):
+    """Converts ``context.model`` (its `tflite.float32_twin`) to every TFLite variant, runs
+    each on ``context.inputs`` and checks float32 against Keras.
 
     Args:
-      model: the Keras model.
-      inputs: ``{endpoint: {input: array}}`` of the verification examples.
-      validation: the verification `evaluation.ExportData` (for the task's metrics).
-      representative_inputs: ``{endpoint: {input: array}}`` for int8 calibration.
-      reference: the Keras outputs on ``inputs``.
-      float32_tolerance: the float32 file must match Keras within this (relative to
-        ``max(1, |output|)``).
-      seed: seed of the task's metrics' random draws.
+      context: the `base.ExportContext`.
       guard_int8: convert int8 from a SavedModel with `tflite.guard_endpoints`.
 
     Returns:
@@ -30,6 +23,7 @@ def convert_variants(model, *, inputs, validation, representative_inputs, refere
       tflite.TFLiteConversionError: if a variant needs non-builtin ops.
       verification.ExportVerificationError: if the float32 file does not match.
     """
+    model, inputs, reference = context.model, context.inputs, context.reference
     twin = tflite.float32_twin(model)
     endpoints = tasks.serving_endpoints(twin)
     keys = [e.name for e in endpoints]
@@ -53,20 +47,21 @@ def convert_variants(model, *, inputs, validation, representative_inputs, refere
                                                                       guard_int8)
             content = tflite.convert(
                 source, keys, variant,
-                evaluation.representative_dataset(representative_inputs)
+                evaluation.representative_dataset(context.calibration)
                 if variant == "int8" else None,
                 float_nodes=float_nodes, float_op_types=float_op_types)
             run = verification.tflite_runner(content)
             outputs[variant] = verification.outputs_of(run, inputs)
             summary = tflite.op_summary(content)
             entry = {"size_bytes": len(content), "ops": summary["ops"],
-                     "metrics": verification.artifact_metrics(model, validation, run, seed),
+                     "metrics": verification.artifact_metrics(model, context.validation, run,
+                                                               context.seed),
                      "max_abs_diff_vs_keras": verification.max_abs_diffs(outputs[variant],
                                                                           reference),
                      "non_finite_inputs": verification.non_finite_behaviour(run, endpoints[0])}
             if variant == "float32":
                 verification.check_parity("the float32 TFLite model", outputs[variant],
-                                          float32_reference, float32_tolerance)
+                                          float32_reference, context.tolerance)
             else:
                 entry["max_abs_diff_vs_float32"] = verification.max_abs_diffs(
                     outputs[variant], outputs["float32"])
@@ -96,10 +91,7 @@ class TFLite(base.Exporter):
                 for variant, suffix in tflite.FILE_SUFFIXES.items()}
 
     def write(self, context):
-        contents, report = convert_variants(
-            context.model, inputs=context.inputs, validation=context.validation,
-            representative_inputs=context.calibration, reference=context.reference,
-            float32_tolerance=context.tolerance, seed=context.seed)
+        contents, report = convert_variants(context)
         for variant, content in contents.items():
             name = context.names[f"tflite_{variant}"]
             storage.atomic_write(storage.join(context.extras, name), content)
