@@ -135,9 +135,5 @@ def _export():
         "keras_metrics": report["keras"]["metrics"]}, indent=2, sort_keys=True))
 
 
-def run():
-    app.run(main, flags_parser=_parse_flags)
-
-
 if __name__ == "__main__":
-    run()
+    app.run(main, flags_parser=_parse_flags)

@@ -57,21 +57,6 @@ def _as_inputs(x, specs):
     return out
 
 
-def _take(dataset, limit):
-    """Up to ``limit`` examples of a batched or unbatched dataset of x or (x, y)."""
-    features, labels, seen = [], [], 0
-    for element in dataset.as_numpy_iterator():
-        x, y = element[:2] if isinstance(element, tuple) else (element, None)
-        if np.ndim(next(iter(x.values())) if isinstance(x, dict) else x) == 0:
-            raise ValueError("the dataset yields scalars; it needs feature arrays")
-        features.append(x)
-        labels.append(y)
-        seen += len(next(iter(x.values())) if isinstance(x, dict) else x)
-        if seen >= limit:
-            break
-    return features, labels
-
-
 def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
     """Turns the caller's examples into an `ExportData` for inputs ``specs``.
 
@@ -103,16 +88,13 @@ def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
             features[spec.name] = (np.asarray(mean) + np.asarray(std) * draw).astype(
                 spec.dtype.as_numpy_dtype)
         return ExportData(features, None, synthetic=True)
-    labels = None
-    if isinstance(data, tf.data.Dataset):
-        parts, label_parts = _take(data, limit)
-        if not parts:
+    if isinstance(data, tf.data.Dataset):  # read only as far as ``limit`` examples
+        data = next(data.unbatch().take(limit).batch(limit).as_numpy_iterator(), None)
+        if data is None:
             raise ValueError("the dataset yielded no examples")
-        arrays = [_as_inputs(p, specs) for p in parts]
-        features = {k: np.concatenate([a[k] for a in arrays]) for k in arrays[0]}
-        if all(y is not None for y in label_parts):
-            labels = np.concatenate([np.asarray(y) for y in label_parts])
-    elif isinstance(data, tuple) and len(data) == 2:
+        data = data[:2] if isinstance(data, tuple) else data
+    labels = None
+    if isinstance(data, tuple) and len(data) == 2:
         features = _as_inputs(data[0], specs)
         labels = None if data[1] is None else np.asarray(data[1])
     else:

@@ -51,25 +51,19 @@ def write_saved_model(model, path, *, endpoints=None, tflite_lowering=False,
     return endpoints
 
 
-class _Without(logging.Filter):
-    def __init__(self, phrase):
-        super().__init__()
-        self.phrase = phrase
-
-    def filter(self, record):
-        return self.phrase not in record.getMessage()
+def _without_custom_gradient_warning(record):
+    return "unsaved custom gradients" not in record.getMessage()
 
 
 def load_saved_model(saved_model_dir):
     """``tf.saved_model.load`` of an exported SavedModel, without TF's warning that its
     custom gradients were not saved (left out on purpose: they are XLA-compiled)."""
     absl_logger = logging.getLogger("absl")
-    quiet = _Without("unsaved custom gradients")
-    absl_logger.addFilter(quiet)
+    absl_logger.addFilter(_without_custom_gradient_warning)
     try:
         return tf.saved_model.load(os.fspath(saved_model_dir))
     finally:
-        absl_logger.removeFilter(quiet)
+        absl_logger.removeFilter(_without_custom_gradient_warning)
 
 
 # Attributes that ask for XLA compilation of a function or of a call.
