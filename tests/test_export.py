@@ -30,8 +30,9 @@ from models import snn as snn_models
 from models import vae as vae_models
 from selu_zoo import export, tasks
 from selu_zoo.datasets.pipeline import DatasetInfo
-from selu_zoo.export import (evaluation, formats, graph_check, pipeline, publish, serving, tflite,
-                             tflite_files, verification, warmup)
+from selu_zoo.export import (evaluation, formats, pipeline, publish, serving, tflite,
+                             verification)
+from selu_zoo.export.formats import warmup
 from selu_zoo.layers import SELU, SELUDense
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -428,7 +429,7 @@ def test_checker_rejects_saved_custom_gradients(models, tmp_path):
 
 
 def test_checker_rejects_ops_outside_core(exports, tmp_path):
-    proto = graph_check.read_saved_model_proto(exports["results"]["snn"].version_dir)
+    proto = serving.read_saved_model_proto(exports["results"]["snn"].version_dir)
     node = next(n for f in proto.meta_graphs[0].graph_def.library.function
                 for n in f.node_def if n.op in ("Selu", "Expm1", "Elu", "MatMul"))
     node.op = "SeluZooCustomOp"  # as if the forward came from a custom op library
@@ -629,8 +630,8 @@ def test_report_records_non_finite_behaviour_of_every_artifact(exports):
         # int8 quantizes NaN and infinities to finite integers; its guard answers NaN.
         assert report["tflite"]["int8"]["non_finite_inputs"] == everywhere, key
         guard = report["tflite"]["int8"]["non_finite_guard"]
-        assert guard == {"bound": tflite_files.GUARD_BOUND, "scope": tflite_files.GUARD_SCOPE}
-        assert any(tflite_files.GUARD_SCOPE in n for n in
+        assert guard == {"bound": tflite.GUARD_BOUND, "scope": tflite.GUARD_SCOPE}
+        assert any(tflite.GUARD_SCOPE in n for n in
                    report["tflite"]["int8"]["kept_float"]["nodes"])
 
 
@@ -639,7 +640,7 @@ def _unguarded_int8(model, representative, directory):
     endpoints = tasks.serving_endpoints(model)
     keys = [e.name for e in endpoints]
     serving.write_saved_model(model, directory, endpoints=endpoints, tflite_lowering=True)
-    nodes, op_types = tflite_files.int8_float_nodes(
+    nodes, op_types = tflite.int8_float_nodes(
         model, tflite.convert(directory, keys, "float32"))
     calibration = evaluation.endpoint_inputs(model, endpoints, evaluation.prepare(
         representative, endpoints[0].input_signature, 200))
@@ -656,7 +657,7 @@ def test_int8_guard_answers_bad_rows_nan_and_keeps_the_others_exact(exports, mod
     x = _held_out(data, "snn")[0]
     bad = x[:6].copy()
     bad[1, 0], bad[2, 3], bad[3, 5], bad[4, 7] = np.nan, np.inf, -np.inf, 3e38
-    bad[5, 0] = tflite_files.GUARD_BOUND  # at the bound: still served
+    bad[5, 0] = tflite.GUARD_BOUND  # at the bound: still served
     outputs = verification.tflite_runner(guarded)(
         "serving_default", {"features": np.concatenate([bad, x])})
     for name, value in outputs.items():
@@ -683,7 +684,7 @@ def test_guard_covers_every_float_input_and_leaves_other_values(tmp_path):
     b = keras.Input((2, 2), name="b")
     h = keras.layers.Concatenate()([a, keras.layers.Flatten()(b)])
     model = keras.Model([a, b], keras.layers.Dense(2, name="y")(SELUDense(4)(h)))
-    endpoints = tflite_files.guard_endpoints(tasks.serving_endpoints(model), bound=10.0)
+    endpoints = tflite.guard_endpoints(tasks.serving_endpoints(model), bound=10.0)
     rng = np.random.default_rng(0)
     inputs = {"a": rng.standard_normal((4, 3)).astype(np.float32),
               "b": rng.standard_normal((4, 2, 2)).astype(np.float32)}
@@ -714,9 +715,9 @@ def test_failed_export_leaves_earlier_versions_and_config_untouched(exports, mod
     before = _listing(export_dir)
     name = "brand_new" if where == "first_export" else "snn"
     if where == "tflite":  # SavedModel and .keras staged, nothing converted yet
-        monkeypatch.setattr(tflite_files, "convert_variants", _fail)
+        monkeypatch.setattr(formats.tflite, "convert_variants", _fail)
     else:  # every artifact staged, then the last step fails
-        monkeypatch.setattr(tflite_files, "convert_variants", _fake_tflite)
+        monkeypatch.setattr(formats.tflite, "convert_variants", _fake_tflite)
         monkeypatch.setattr(warmup, "write_warmup_requests", _fail)
     x, y = data["snn"]
     with pytest.raises(RuntimeError, match="injected failure"):

@@ -12,8 +12,7 @@ import tensorflow as tf
 
 from models import MODEL_NAMES, build_model
 from selu_zoo.constants import ALPHA, SCALE
-from selu_zoo.export import (ExportVerificationError, export_all, formats, onnx_files,
-                             pipeline)
+from selu_zoo.export import ExportVerificationError, export_all, formats, pipeline
 from selu_zoo.export.formats import onnx as onnx_format
 from selu_zoo.layers import SELUDense
 from test_models_every_backend import zoo_config, zoo_data, zoo_info
@@ -41,10 +40,10 @@ def exported(tmp_path_factory):
 def test_every_signature_runs_in_onnxruntime_as_the_saved_model_does(exported, name):
     result = exported[name]
     report = json.loads(open(result.files["report"]).read())
-    assert report["onnx"]["opset"] == onnx_files.OPSET == 17
+    assert report["onnx"]["opset"] == onnx_format.OPSET == 17
     assert sorted(report["onnx"]["files"]) == sorted(SIGNATURES[name])
     served = tf.saved_model.load(result.version_dir)
-    run = onnx_files.runner({s: result.files[f"onnx_{s}"] for s in SIGNATURES[name]})
+    run = onnx_format.runner({s: result.files[f"onnx_{s}"] for s in SIGNATURES[name]})
     rng = np.random.default_rng(1)
     for signature in SIGNATURES[name]:
         specs = served.signatures[signature].structured_input_signature[1]
@@ -63,7 +62,7 @@ def test_every_signature_runs_in_onnxruntime_as_the_saved_model_does(exported, n
 def test_every_selu_node_carries_the_papers_constants(exported, name):
     for signature in SIGNATURES[name]:
         path = exported[name].files[f"onnx_{signature}"]
-        constants = onnx_files.selu_constants(path)
+        constants = onnx_format.selu_constants(path)
         assert constants, f"{signature}: no Selu node"
         assert set(constants) == {(float(np.float32(ALPHA)), float(np.float32(SCALE)))}
 
@@ -74,8 +73,8 @@ def test_a_selu_node_with_wrong_constants_is_refused(exported, tmp_path):
     node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
     path = str(tmp_path / "wrong.onnx")
     onnx.save(model, path)
-    with pytest.raises(onnx_files.OnnxExportError, match=r"wrong.onnx has Selu nodes"):
-        onnx_files.check_selu_constants(path)
+    with pytest.raises(onnx_format.OnnxExportError, match=r"wrong.onnx has Selu nodes"):
+        onnx_format.check_selu_constants(path)
 
 
 def test_only_the_requested_formats_are_written(exported):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from selu_zoo import SCALE, SCALE_ALPHA, ops
 from selu_zoo.export import check_serving_graph
-from selu_zoo.export.graph_check import read_saved_model_proto
+from selu_zoo.export.serving import read_saved_model_proto
 from selu_zoo.layers import SELU, SELUDense
 
 

@@ -1,4 +1,4 @@
-"""selu_zoo.export.warmup: TF Serving warmup requests that parse and replay exactly.
+"""selu_zoo.export.formats.warmup: TF Serving warmup requests that parse and replay exactly.
 
 A tiny real SavedModel with two signatures is published through `publish` with its warmup
 file in ``assets.extra/``, as the export pipeline does; the file is then read with the bare
@@ -14,7 +14,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from selu_zoo import storage
 from selu_zoo.export import publish
-from selu_zoo.export import warmup
+from selu_zoo.export.formats import warmup
 
 
 class Tiny(tf.Module):

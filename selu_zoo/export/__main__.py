@@ -1,15 +1,12 @@
-r"""Exports a ``.keras`` model: a new version with SavedModel, ``.keras``, TFLite files, report.
+r"""Exports a ``.keras`` model as the next version (README: "To export a ``.keras`` file").
 
     python -m selu_zoo.export --model_path=workdir/snn/checkpoints/best.keras \
         --export_dir=saved_models [--model_name=snn] [--keep_versions=5] [--dataset=digits]
 
-Works on every ``.keras`` file the zoo writes and on plain Keras models (``Sequential``,
-unnamed inputs, several outputs: one generic ``serving_default`` endpoint). Prints a JSON
-summary (paths, parity and metrics) on success. Any error prints one line starting with
-``error:`` on stderr and exits non-zero; nothing is published. Warnings are shown; INFO lines
-and what TensorFlow's C++ code and the TFLite converter write to stderr (start-up lines,
-``loc(...)`` and ``error:`` diagnostics, calibration chatter) are not, unless ``--verbosity``
-is given: `selu_zoo.console.NativeStderr`, started by ``import selu_zoo`` for this command.
+Takes the zoo's ``.keras`` files and plain Keras models (one ``serving_default`` endpoint).
+Prints a JSON summary on success. Any error prints one line starting with ``error:`` on
+stderr and exits non-zero; nothing is published. TensorFlow's C++ and converter output and
+INFO lines are hidden (`selu_zoo.console`) unless ``--verbosity`` is given.
 """
 
 import json
@@ -138,9 +135,5 @@ def _export():
         "keras_metrics": report["keras"]["metrics"]}, indent=2, sort_keys=True))
 
 
-def run():
-    app.run(main, flags_parser=_parse_flags)
-
-
 if __name__ == "__main__":
-    run()
+    app.run(main, flags_parser=_parse_flags)

@@ -1,10 +1,8 @@
 """What a served model promises its clients, and refusing to break it by accident.
 
-A model's *contract* is, per serving signature, its inputs (name, dtype, shape with a ``None``
-batch) and its output names: what a TF Serving client's request and response depend on. TF
-Serving serves the newest version of a name, so publishing a version whose contract differs
-from the newest one breaks every client of that name. `check_compatible` compares a model
-with the newest published version before training starts.
+A *contract* is, per serving signature, the inputs (name, dtype, shape) and the output names
+that TF Serving clients depend on. TF Serving serves the newest version of a name, so
+`check_compatible` compares a model with the newest published version before training.
 """
 
 import numpy as np

@@ -1,9 +1,4 @@
-"""Examples for exports (calibration, verification) and how artifacts are compared.
-
-What an artifact's outputs *mean* (accuracy, ELBO, ...) is the task's business
-(`selu_zoo.tasks.Task.artifact_metrics`); this module prepares the examples, the inputs of
-every endpoint, and the differences between artifacts.
-"""
+"""The examples an export calibrates and verifies on, per endpoint."""
 
 import dataclasses
 
@@ -13,13 +8,8 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class ExportData:
-    """Examples for calibration or verification.
-
-    Attributes:
-      features: input name -> float array with a leading example axis.
-      labels: labels or targets, or None.
-      synthetic: True when drawn at random because no data was given.
-    """
+    """Examples for calibration or verification: ``features`` (input name -> array with a leading
+    example axis), ``labels`` (or None) and whether they are ``synthetic`` (drawn at random)."""
 
     features: dict
     labels: np.ndarray | None
@@ -27,6 +17,13 @@ class ExportData:
 
     def __len__(self):
         return len(next(iter(self.features.values())))
+
+
+def all_layers(parent):
+    """Every layer of a model, nested ones included, depth first."""
+    for layer in getattr(parent, "layers", ()):
+        yield layer
+        yield from all_layers(layer)
 
 
 def _as_inputs(x, specs):
@@ -60,34 +57,16 @@ def _as_inputs(x, specs):
     return out
 
 
-def _take(dataset, limit):
-    """Up to ``limit`` examples of a batched or unbatched dataset of x or (x, y)."""
-    features, labels, seen = [], [], 0
-    for element in dataset.as_numpy_iterator():
-        x, y = element[:2] if isinstance(element, tuple) else (element, None)
-        if np.ndim(next(iter(x.values())) if isinstance(x, dict) else x) == 0:
-            raise ValueError("the dataset yields scalars; it needs feature arrays")
-        features.append(x)
-        labels.append(y)
-        seen += len(next(iter(x.values())) if isinstance(x, dict) else x)
-        if seen >= limit:
-            break
-    return features, labels
-
-
 def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
     """Turns the caller's examples into an `ExportData` for inputs ``specs``.
 
     Args:
-      data: None (``num_synthetic`` examples are drawn), a features array, a dict of
-        arrays, a tuple ``(features, labels)``, or a *batched* ``tf.data.Dataset`` of features
-        or ``(features, labels)`` (read only as far as ``limit`` examples).
+      data: None (draws ``num_synthetic`` examples from ``synthetic_stats``, input name ->
+        ``(mean, std)``, else N(0, 1)), a features array, a dict of arrays, ``(features,
+        labels)``, or a batched ``tf.data.Dataset`` of either (read up to ``limit`` examples).
       specs: the default endpoint's input `tf.TensorSpec`s.
       limit: the most examples kept.
       seed: seed of the synthetic draw.
-      num_synthetic: how many examples to draw when ``data`` is None.
-      synthetic_stats: input name -> ``(mean, std)`` for the synthetic draw
-        (``mean + std * N(0, 1)``); N(0, 1) for inputs not listed.
 
     Returns:
       An `ExportData` with between 1 and ``limit`` examples.
@@ -109,16 +88,13 @@ def prepare(data, specs, limit, seed=0, num_synthetic=64, synthetic_stats=None):
             features[spec.name] = (np.asarray(mean) + np.asarray(std) * draw).astype(
                 spec.dtype.as_numpy_dtype)
         return ExportData(features, None, synthetic=True)
-    labels = None
-    if isinstance(data, tf.data.Dataset):
-        parts, label_parts = _take(data, limit)
-        if not parts:
+    if isinstance(data, tf.data.Dataset):  # read only as far as ``limit`` examples
+        data = next(data.unbatch().take(limit).batch(limit).as_numpy_iterator(), None)
+        if data is None:
             raise ValueError("the dataset yielded no examples")
-        arrays = [_as_inputs(p, specs) for p in parts]
-        features = {k: np.concatenate([a[k] for a in arrays]) for k in arrays[0]}
-        if all(y is not None for y in label_parts):
-            labels = np.concatenate([np.asarray(y) for y in label_parts])
-    elif isinstance(data, tuple) and len(data) == 2:
+        data = data[:2] if isinstance(data, tuple) else data
+    labels = None
+    if isinstance(data, tuple) and len(data) == 2:
         features = _as_inputs(data[0], specs)
         labels = None if data[1] is None else np.asarray(data[1])
     else:
@@ -154,16 +130,3 @@ def representative_dataset(inputs_by_endpoint):
                 yield key, {name: array[i:i + 1] for name, array in inputs.items()}
 
     return generate
-
-
-def max_abs_diffs(outputs, reference):
-    """endpoint -> output name -> max |outputs - reference| (float64 arithmetic)."""
-    return {key: {name: float(np.max(np.abs(outputs[key][name].astype(np.float64)
-                                            - value.astype(np.float64))))
-                  for name, value in per_output.items()}
-            for key, per_output in reference.items()}
-
-
-def delta(metrics, baseline):
-    """``metrics - baseline`` for every metric both have."""
-    return {k: metrics[k] - baseline[k] for k in metrics if k in baseline}

@@ -1,18 +1,11 @@
 """``models.config`` for TensorFlow Serving: merged entry by entry, under a lock, never rebuilt.
 
-``<export_dir>/models.config`` is a text ``ModelServerConfig`` proto
-(``tensorflow_model_server --model_config_file=...``). It may hold other models' entries and
-fields written by hand (version policies, labels, logging), so an export parses it, adds or
-updates its own model's entry, and keeps everything else as it was. When nothing changes the
-file is not rewritten at all (its comments and layout stay); when it changes it is written in
-the proto's own text format, which drops comments.
-
-Writers take ``<export_dir>/.models.config.lock``, created exclusively (`storage.
-create_exclusive`: atomic on local filesystems and NFS, best effort on object stores) and
-holding host, pid, time and a random token. The lock is held for milliseconds; one older
-than `LOCK_STALE_SECONDS` (by the time it records and by the storage's mtime, whichever is
-later) belongs to a process that died and is broken. A writer checks that its token is
-still in the lock just before it writes, and starts over if it is not.
+``<export_dir>/models.config`` is a text ``ModelServerConfig`` proto that may hold other
+models' entries and hand-written fields: an export parses it, adds or updates its own entry
+and keeps the rest; an unchanged file is not rewritten. Writers hold
+``<export_dir>/.models.config.lock`` (created exclusively, with host, pid, time and a token);
+a lock older than `LOCK_STALE_SECONDS` by the later of its time and its mtime is broken, and
+a writer whose token is gone from the lock starts over.
 """
 
 import json
@@ -42,11 +35,7 @@ def config_path(export_dir):
 
 
 def parse_models_config(text, path):
-    """Parses ``models.config`` text.
-
-    Args:
-      text: the file's content (``bytes`` or ``str``).
-      path: the file, for messages.
+    """Parses ``models.config`` text (``bytes`` or ``str``; ``path`` names it in messages).
 
     Returns:
       A ``ModelServerConfig`` with a ``model_config_list`` (empty text gives an empty list).
@@ -78,10 +67,7 @@ def parse_models_config(text, path):
 
 
 def check_models_config(export_dir):
-    """Reads ``<export_dir>/models.config`` if it exists; run it before a long training run.
-
-    Returns:
-      The parsed ``ModelServerConfig``, or None if there is no file yet.
+    """Parses ``<export_dir>/models.config``; None if there is none. Run it before training.
 
     Raises:
       CorruptFileError: as `parse_models_config`.
@@ -95,28 +81,21 @@ def check_models_config(export_dir):
 
 def model_entry(config, model_name):
     """The ``ModelConfig`` of ``model_name`` in ``config``, or None."""
-    for entry in config.model_config_list.config:
-        if entry.name == model_name:
-            return entry
-    return None
+    return next((e for e in config.model_config_list.config if e.name == model_name), None)
 
 
 def pinned_versions(config, model_name):
-    """Versions of ``model_name`` that ``config`` names, which pruning must keep.
-
-    Those in ``model_version_policy { specific { versions: N } }`` and in ``version_labels``
-    (TF Serving refuses a label whose version is gone), of the model's entry and of every
-    other entry with the same ``base_path`` (an alias serving the same folder).
+    """Versions of ``model_name`` (which has an entry) that ``config`` names, which pruning
+    must keep: those of ``model_version_policy.specific`` and ``version_labels`` of every
+    entry with its ``base_path`` (its own and aliases).
 
     Returns:
-      A set of ints (empty for None).
+      A set of ints.
     """
-    if config is None:
-        return set()
-    own = model_entry(config, model_name)
+    base_path = model_entry(config, model_name).base_path
     pinned = set()
     for entry in config.model_config_list.config:
-        if entry.name == model_name or (own is not None and entry.base_path == own.base_path):
+        if entry.base_path == base_path:
             pinned.update(entry.model_version_policy.specific.versions)
             pinned.update(entry.version_labels.values())
     return pinned
@@ -132,12 +111,9 @@ def merged(config, export_dir, model_name, serving_base_path=None):
     """Adds or updates ``model_name``'s entry in ``config`` (in place).
 
     A new entry gets ``base_path = (serving_base_path or the absolute export_dir) + "/" +
-    model_name`` and ``model_platform: "tensorflow"``. An existing entry keeps every field;
-    its ``base_path`` changes only when ``serving_base_path`` is given. With
-    ``serving_base_path``, every other entry whose ``base_path`` lies in ``export_dir`` as
-    this machine sees it is moved under ``serving_base_path`` too, so that one server (a
-    container mounting ``export_dir`` there) finds every model of the file; entries that
-    point elsewhere, and every other field, are untouched.
+    model_name``; an existing one keeps every field, and its ``base_path`` changes only with
+    ``serving_base_path``. With ``serving_base_path`` every other entry whose ``base_path`` lies
+    in ``export_dir`` moves under it too, so that one container serves every model of the file.
 
     Returns:
       Whether ``config`` changed.
@@ -159,22 +135,14 @@ def merged(config, export_dir, model_name, serving_base_path=None):
 
 
 def merge_model_entry(export_dir, model_name, serving_base_path=None):
-    """Adds or updates one model's entry in ``<export_dir>/models.config``, under the lock.
-
-    See `merged` for what changes. The file is written with `storage.atomic_write` only if it
-    changed (created if missing).
-
-    Args:
-      export_dir: the serving base folder (must exist).
-      model_name: the entry's name.
-      serving_base_path: the folder as the server sees it (e.g. ``/models`` in a container);
-        None keeps an existing entry's ``base_path``.
+    """`merged` into ``<export_dir>/models.config`` under the lock; written (atomically) only if
+    it changed.
 
     Returns:
-      The path of ``models.config``.
+      The merged ``ModelServerConfig``.
 
     Raises:
-      CorruptFileError: if the existing file cannot be merged (see `parse_models_config`).
+      CorruptFileError: as `parse_models_config`.
       StorageError: if the lock cannot be taken within `LOCK_WAIT_SECONDS`, or writing fails.
     """
     path = config_path(export_dir)
@@ -182,23 +150,20 @@ def merge_model_entry(export_dir, model_name, serving_base_path=None):
         with ConfigLock(export_dir) as lock:
             config = check_models_config(export_dir) or parse_models_config("", path)
             if not merged(config, export_dir, model_name, serving_base_path):
-                return path
+                return config
             text = text_format.MessageToString(config)
             if not lock.held():  # broken by someone who judged us dead: redo it under theirs
                 logging.warning("the lock %s was taken over; merging %s again", lock.path, path)
                 continue
             storage.atomic_write(path, text)
-            return path
+            return config
     raise storage.StorageError(f"cannot update {path}: its lock {lock.path} was taken over "
                                f"{_ATTEMPTS} times; is a clock far off on a host writing it?")
 
 
 def remove_leftovers(export_dir):
-    """Deletes what killed writers left in ``export_dir``: broken locks, old temporaries.
-
-    Temporaries of ``models.config`` count as left over once `LOCK_STALE_SECONDS` old.
-    The lock itself is left to `ConfigLock`, which breaks it when stale.
-    """
+    """Deletes broken locks and ``models.config`` temporaries older than
+    `LOCK_STALE_SECONDS` from ``export_dir``."""
     now = time.time()
     temp_prefix = f"{storage.TEMP_PREFIX}{MODELS_CONFIG}-"
     for name in storage.listdir(export_dir):
@@ -272,13 +237,11 @@ class ConfigLock:
 def _read_lock(path):
     """The lock's JSON; ``{}`` if unreadable as such; None if there is no lock."""
     try:
-        data = storage.read_bytes(path)
+        holder = storage.read_json(path, fix="it is a lock")
+    except storage.CorruptFileError:
+        return {}
     except storage.StorageError:
         return None if not storage.exists(path) else {}
-    try:
-        holder = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}
     return holder if isinstance(holder, dict) else {}
 
 
@@ -289,12 +252,8 @@ def _age(recorded, modified):
 
 
 def _break(export_dir, holder):
-    """Removes the stale lock ``holder`` of ``export_dir``, and only that one.
-
-    The file is first renamed to a unique name (atomic locally), so of two processes breaking
-    it at once only one gets it; if what was renamed is not the lock judged stale (it was
-    released and taken again in between), it is put back.
-    """
+    """Removes the stale lock ``holder`` of ``export_dir``, and only that one: renamed to a unique
+    name first (of two breakers one wins), and put back if it is not the lock judged stale."""
     path = storage.join(export_dir, LOCK_NAME)
     moved = storage.join(export_dir, _BROKEN + uuid.uuid4().hex[:12])
     try:

@@ -1,21 +1,7 @@
 """`export_all`: one complete, verified artifact set per model version, published at once.
 
-Every version folder holds everything (`selu_zoo.export.publish` has the layout)::
-
-    <export_dir>/<model_name>/<version>/saved_model.pb, variables/   for TF Serving
-    <export_dir>/<model_name>/<version>/assets.extra/
-        <model_name>.keras                model + optimizer state (continue training here)
-        <model_name>.tflite               float32, builtin ops only
-        <model_name>.f16.tflite           float16 weights
-        <model_name>.int8.tflite          int8 (standardization kept in float32)
-        <model_name>.<signature>.onnx     ONNX, one per signature (with the onnx extra)
-        report.json                       what was checked, and each artifact's metrics
-        tf_serving_warmup_requests        a few real requests TF Serving replays at load
-    <export_dir>/models.config            this model's entry merged in
-
-The endpoints and metrics come from the model itself (`selu_zoo.tasks.serving_endpoints`,
-`selu_zoo.tasks.Task.artifact_metrics`): the same code exports a classifier, a regressor, a
-VAE or any plain Keras model (one ``serving_default`` endpoint).
+The endpoints and metrics come from the model (`selu_zoo.tasks.serving_endpoints`,
+`selu_zoo.tasks.Task.artifact_metrics`); the formats from `selu_zoo.export.formats.EXPORTERS`.
 """
 
 import dataclasses
@@ -37,12 +23,10 @@ class ExportResult:
     """What `export_all` published.
 
     Attributes:
-      version: the new version number.
-      version_dir: its folder, ``<export_dir>/<model_name>/<version>``.
-      files: artifact -> path (``saved_model`` is the version folder; ``keras``,
-        ``tflite_float32``, ``tflite_float16``, ``tflite_int8``, ``onnx_<signature>``,
-        ``report`` and ``warmup_requests`` lie in its ``assets.extra``), plus
-        ``models_config``.
+      version, version_dir: the new version and its folder.
+      files: artifact -> path: ``saved_model`` (the version folder), ``models_config``, and
+        in ``assets.extra`` the files of `artifact_names` (``keras``, ``tflite_<variant>``,
+        ``onnx_<signature>``, ``report``, ``warmup_requests``).
       pruned: older versions deleted afterwards.
       report: the content of ``report.json``.
     """
@@ -64,8 +48,9 @@ OPTIONAL_FORMATS = {e.name: (tuple(e.requirements), e.install) for e in _optiona
 
 
 def available_formats():
-    """``(formats whose dependencies are installed, {missing format: install command})``,
-    of the optional exporters of `registry.EXPORTERS`, in its order."""
+    """``(optional formats whose dependencies are installed, {missing format: install
+    command})``, in `registry.EXPORTERS` order.
+    """
     present, missing = [], {}
     for exporter in _optional():
         if exporter.available():
@@ -76,9 +61,9 @@ def available_formats():
 
 
 def artifact_names(model_name, formats=None, signatures=()):
-    """File names inside a version's ``assets.extra``: the report's and those of the
-    exporters written (the optional ones in ``formats``, None: all) for the given signatures
-    (ONNX writes one file per signature)."""
+    """File names in a version's ``assets.extra``: the report's and those of the exporters run
+    (the optional ones in ``formats``, None: all) for these signatures.
+    """
     names = {"report": REPORT_FILE}
     for exporter in _chosen(formats):
         names.update(exporter.file_names(model_name, list(signatures)))
@@ -86,23 +71,14 @@ def artifact_names(model_name, formats=None, signatures=()):
 
 
 def _chosen(formats):
-    """The exporters to run: every one that is not optional, the optional ones in ``formats``
-    (None: all)."""
+    """The exporters to run: the required ones and the optional ones in ``formats`` (None: all)."""
     return [e for e in registry.EXPORTERS
             if not e.optional or formats is None or e.name in formats]
 
 
-def _all_layers(parent):
-    for layer in getattr(parent, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
-
-
 def input_statistics(model, specs):
-    """Per-input ``(mean, std)`` of a ``Normalization`` layer on the model's only input.
-
-    Synthetic verification data (no data given) is drawn from these, so a model that
-    standardizes raw features by itself sees raw-looking features, not N(0, 1).
+    """Per-input ``(mean, std)`` of a ``Normalization`` layer on the model's only input, for
+    synthetic verification data that looks raw to a model that standardizes by itself.
 
     Returns:
       input name -> (mean, std) arrays of one example's shape; empty if none is found.
@@ -110,7 +86,7 @@ def input_statistics(model, specs):
     if len(specs) != 1:
         return {}
     shape = tuple(specs[0].shape)[1:]
-    for layer in _all_layers(model):
+    for layer in evaluation.all_layers(model):
         if isinstance(layer, keras.layers.Normalization) and getattr(
                 layer, "mean", None) is not None:
             mean = keras.ops.convert_to_numpy(layer.mean)
@@ -133,45 +109,38 @@ def export_all(model, export_dir, model_name, *, representative_data=None,
                serving_form=ops.DEFAULT_SERVING_FORM, formats=None, signature_changes=()):
     """Exports a model for serving, for devices and for more training, verified, at once.
 
-    Every artifact is built and checked in a hidden staging folder, then the whole set is
-    published as the next version (`selu_zoo.export.publish.publish`): the SavedModel passes
-    `check_serving_graph` and matches Keras after loading; the ``.keras`` file reloads with
-    ``safe_mode=True`` to the same class, weights, optimizer state and outputs; the float32
-    TFLite file matches Keras; float16 and int8 are measured against float32; the ONNX files
-    match the SavedModel (and, under ``serving_form="exact"``, compute SELU near 0 to 1e-6);
-    the warmup requests are the SavedModel's own answers. If any step fails, nothing is
-    published. Each format is an exporter of `selu_zoo.export.formats.EXPORTERS`, run in its
-    order: it writes its files, checks them and returns its ``report.json`` entry.
+    Each exporter of `selu_zoo.export.formats.EXPORTERS` (in its order) writes its files into
+    a hidden staging folder, checks them and returns its ``report.json`` entry; then
+    `selu_zoo.export.publish.publish` publishes the set as the next version. If any step
+    fails, nothing is published.
 
     Args:
       model: a built Keras model: a `selu_zoo.tasks.Task`, or any model (exported with one
         generic ``serving_default`` endpoint).
       export_dir: the serving base folder (any tf.io.gfile path).
       model_name: the model's folder and TF Serving name.
-      representative_data: int8 calibration examples from the training data (see
-        `evaluation.prepare`); None uses the validation examples.
+      representative_data: int8 calibration examples (`evaluation.prepare`); None uses the
+        validation examples.
       validation_data: held-out examples, with labels or targets for the task's metrics
-        (see `evaluation.prepare`); None draws synthetic features (parity only).
+        (`evaluation.prepare`); None draws synthetic features (parity only).
       keep_versions: how many versions to keep (None: all).
       serving_base_path: ``export_dir`` as the server sees it, for ``models.config``.
       float32_tolerance: allowed max abs difference of float32 artifacts, relative to
         ``max(1, max |output|)``.
       max_validation_examples, max_representative_examples: caps on the examples used.
       seed: seed of synthetic features, of random endpoint inputs and of the task's metrics.
-      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`):
-        ``"fused"`` (TensorFlow's Selu kernel: stock Keras serving speed) or ``"exact"``.
-      formats: names of the optional exporters (`OPTIONAL_FORMATS`) to run beside the
-        SavedModel and its warmup requests; None: every one whose dependencies are
-        installed (`available_formats`).
-      signature_changes: the differences from the newest published version's signatures
-        that the caller allowed (`selu_zoo.export.contract`), recorded in the report.
+      serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
+      formats: the optional formats (`OPTIONAL_FORMATS`) to write; None: every one whose
+        dependencies are installed.
+      signature_changes: differences from the newest version's signatures that the caller
+        allowed (`selu_zoo.export.contract`), recorded in the report.
 
     Returns:
       An `ExportResult`.
 
     Raises:
       ValueError: for bad arguments or data that does not fit the model.
-      graph_check.ServingGraphError: if stock TF Serving could not run the SavedModel.
+      serving.ServingGraphError: if stock TF Serving could not run the SavedModel.
       tflite.TFLiteConversionError: if the model needs non-builtin TFLite ops.
       verification.ExportVerificationError: if an artifact does not reproduce the model.
       storage.StorageError: if the export folder cannot be written.

@@ -1,49 +1,19 @@
 """Publishing a model version for TensorFlow Serving: one complete artifact set, at once.
 
-Layout::
+Layout (README "Exports and deployment")::
 
-    <export_dir>/models.config                    entries merged by selu_zoo.export.models_config
-    <export_dir>/<model_name>/<version>/          one complete artifact set per version:
-        saved_model.pb, variables/, ...           the SavedModel TF Serving loads
-        assets.extra/                             the other artifacts, which TF Serving ignores:
-            <model_name>.keras, <model_name>.tflite, <model_name>.f16.tflite, ...,
-            report.json,
-            tf_serving_warmup_requests            (TF Serving replays this one at load)
-    <export_dir>/<model_name>/.staging-<id>/      a version being written (hidden)
-    <export_dir>/<model_name>/.lease-<id>         who writes it; renewed while it runs
+    <export_dir>/models.config                  entries merged by `models_config`
+    <export_dir>/<model_name>/<version>/        SavedModel; the other files in assets.extra/
+    <export_dir>/<model_name>/.staging-<id>/    a version being written (hidden)
+    <export_dir>/<model_name>/.lease-<id>       who writes it; renewed while it runs
 
-Every kept version keeps its whole set, so rolling back any artifact means using an older
-version folder. The newest version is the largest integer folder: `latest_version`,
-`version_dirs`. There are no copies under stable "latest" names on purpose: several files
-cannot be replaced at once, so readers of such copies could see a new ``.keras`` beside an
-old ``.tflite``, which is what this layout exists to prevent.
-
-How `publish` stays correct with several processes, on several hosts, at once:
-
-* A version is written into a hidden staging folder beside the versions (TF Serving polls
-  the model folder every second and must never see a partial version), then published by
-  one exclusive rename to ``1 + the largest integer folder``. If another process took that
-  number meanwhile, the next number is tried: both exports land, nobody fails for losing a
-  race, and no number is written inside the artifacts, so a retry rewrites nothing.
-* Who owns a staging folder is recorded in a lease beside it (host, pid, start, renewal),
-  renewed by a thread while the caller writes. Another run deletes the folder only once the
-  lease has not been renewed for ``lease_seconds`` (by the time it records and by the
-  storage's mtime, whichever is later, so one skewed clock cannot make it look old), or,
-  without a lease, once nothing in the folder changed for that long. A PID is recorded for
-  people, never judged: it means nothing in another container or on another host.
-* Deletions (pruning, stale staging) first rename the folder to a hidden name, so a server
-  never sees a half-deleted version, and a crash leaves only hidden leftovers.
-* A crash at any step leaves the complete versions as they were, plus hidden leftovers that
-  the next `publish` of the model removes once their lease has run out.
-
-On local filesystems and NFS the rename is one atomic ``rename(2)``. Object stores (and
-``ram://``, whose folder rename in TF 2.21 leaves the files behind) have no such rename.
-There a version number is claimed by writing a marker into the new folder and then listing
-it: a writer that sees any other entry withdraws, so two writers may both withdraw but never
-both win, provided a listing shows every write that finished before it (GCS lists that way).
-The files are then moved one by one with ``saved_model.pb`` last, so a server that loads the
-folder early fails and retries rather than serving a partial model; a crashed move is undone
-by the next `publish` (the folder is deleted, or, if ``saved_model.pb`` arrived, kept).
+A version is written into a hidden staging folder, then published by one exclusive rename to
+``1 + the largest integer folder`` (the next number if another process took it). Another run
+deletes a staging folder only once its lease (without one: its content) is older than
+``lease_seconds`` by the later of the recorded time and the storage's mtime; PIDs are never
+judged. Deletions first rename to a hidden name. Object stores have no folder rename: a number
+is claimed by a marker and a listing (two writers may both withdraw, never both win), then the
+files move with ``saved_model.pb`` last; the next `publish` undoes a crashed move.
 """
 
 import dataclasses
@@ -75,14 +45,8 @@ _CLEANUP_ERRORS = (OSError, tf.errors.OpError)
 
 @dataclasses.dataclass(frozen=True)
 class Published:
-    """What `publish` did.
-
-    Attributes:
-      version: the new version number.
-      version_dir: ``<export_dir>/<model_name>/<version>``.
-      models_config: the path of ``models.config``.
-      pruned: the versions deleted afterwards, ascending.
-    """
+    """What `publish` did: ``version``, ``version_dir``, the ``models_config`` path and the
+    ``pruned`` versions (ascending)."""
 
     version: int
     version_dir: str
@@ -115,11 +79,7 @@ def _version_names(model_dir):
 
 
 def versions(model_dir):
-    """The published versions under ``model_dir``: integer folders with a ``saved_model.pb``.
-
-    Returns:
-      Ascending ints; empty if ``model_dir`` does not exist.
-    """
+    """The published versions (integer folders with a ``saved_model.pb``), ascending."""
     return sorted(_version_names(model_dir))
 
 
@@ -144,25 +104,20 @@ def publish(export_dir, model_name, write_version, *, serving_base_path=None,
             keep_versions=DEFAULT_KEEP_VERSIONS, lease_seconds=DEFAULT_LEASE_SECONDS):
     """Publishes a new version of a model: all of its artifacts, or nothing.
 
-    In order: checks ``models.config`` (before the long part), removes this model's stale
-    staging, calls ``write_version`` on a new hidden staging folder while renewing its lease,
-    renames the folder to the next free version number (the commit), merges this model's
-    entry into ``models.config``, and prunes old versions. See the module doc for the layout
-    and for why this is safe with concurrent exports.
+    Checks ``models.config``, removes this model's stale staging, calls ``write_version`` on a
+    new staging folder while renewing its lease, renames it to the next free version, merges
+    the model's entry into ``models.config`` and prunes old versions.
 
     Args:
       export_dir: the serving base folder (local, ``gs://``, ``ram://``, ...).
       model_name: the model's folder and TF Serving name.
-      write_version: called as ``write_version(staging_dir)``; writes one complete version
-        into that empty folder: the SavedModel at its top, the other artifacts under
-        ``assets.extra/`` (see `extras_dir`). It may take minutes and verify what it wrote.
-        If it raises, the folder is deleted, nothing else changes and the error propagates.
-      serving_base_path: ``export_dir`` as the server sees it (e.g. ``/models`` in a
-        container), for this model's ``base_path``; None keeps an existing entry's, and
-        gives a new entry the absolute ``export_dir``.
-      keep_versions: how many of the newest versions to keep (None: all). The new version
-        and versions ``models.config`` pins for this model (specific versions, labels) are
-        never pruned.
+      write_version: ``write_version(staging_dir)`` writes one complete version into that empty
+        folder: the SavedModel at its top, the rest under ``assets.extra/``. If it raises, the
+        folder is deleted, nothing else changes and the error propagates.
+      serving_base_path: ``export_dir`` as the server sees it, for ``models.config``
+        (`models_config.merged`).
+      keep_versions: how many of the newest versions to keep (None: all); the new version and
+        versions ``models.config`` pins are never pruned.
       lease_seconds: how long a staging folder whose lease is not renewed counts as alive.
 
     Returns:
@@ -170,11 +125,9 @@ def publish(export_dir, model_name, write_version, *, serving_base_path=None,
 
     Raises:
       ValueError: for bad arguments, or if ``write_version`` wrote no ``saved_model.pb``.
-      CorruptFileError: if ``models.config`` cannot be merged (raised before
-        ``write_version`` runs, unless the file broke meanwhile).
-      StorageError: if a file operation fails; raised after the commit only if
-        ``models.config`` could not be updated, and then the message says the version is
-        published. Failing to clean up or prune is logged, not raised.
+      CorruptFileError: if ``models.config`` cannot be merged (checked before ``write_version``).
+      StorageError: if a file operation fails; after the commit only for ``models.config``,
+        saying the version is published. Cleanup and pruning failures are logged.
       Whatever ``write_version`` raises.
     """
     validate_model_name(model_name)
@@ -217,20 +170,18 @@ def publish(export_dir, model_name, write_version, *, serving_base_path=None,
                           f"but {error}") from error
     pruned = ()
     if keep_versions is not None:
-        pruned = _quietly(f"prune old versions of {model_dir}", _prune_unpinned, export_dir,
-                          model_name, keep_versions, version) or ()
-    return Published(version, version_dir, config, tuple(pruned))
+        protect = {version} | models_config.pinned_versions(config, model_name)
+        pruned = _quietly(f"prune old versions of {model_dir}", prune_versions, model_dir,
+                          keep_versions, protect) or ()
+    return Published(version, version_dir, models_config.config_path(export_dir), tuple(pruned))
 
 
 def prune_versions(model_dir, keep_versions, protect=()):
-    """Deletes all but the newest ``keep_versions`` versions, never one in ``protect``.
-
-    Each folder is renamed to a hidden name before it is deleted, so a server never sees a
-    half-deleted version (on object stores: its ``saved_model.pb`` goes first).
+    """Deletes all but the newest ``keep_versions`` versions, never one in ``protect``, each hidden
+    first (`_delete_version`).
 
     Returns:
-      The versions deleted, ascending (a version deleted meanwhile by another process is
-      not counted).
+      The versions deleted, ascending.
     """
     names = _version_names(model_dir)
     ordered = sorted(names)
@@ -242,13 +193,9 @@ def prune_versions(model_dir, keep_versions, protect=()):
 
 
 def remove_stale(model_dir, lease_seconds=DEFAULT_LEASE_SECONDS):
-    """Deletes what dead exports left in ``model_dir``; never what a live one is writing.
-
-    Removed: staging folders whose lease has not been renewed for ``lease_seconds`` (or the
-    longer lease the owner recorded), staging folders without a lease and hidden temporaries
-    (``.tmp-*``) in which nothing changed for ``lease_seconds``, leases without a folder that
-    ran out, folders already renamed for deletion, and, on object stores, versions whose
-    commit or deletion a crash interrupted.
+    """Deletes what dead exports left in ``model_dir`` (staging and leases that ran out, old
+    temporaries, folders hidden for deletion, interrupted object-store versions); never what a
+    live one is writing.
 
     Returns:
       The names removed.
@@ -299,9 +246,8 @@ def _remove_if_stale(model_dir, name, lease_seconds):
 class _Staging:
     """A hidden folder ``<model_dir>/.staging-<id>`` and its lease, renewed by a thread.
 
-    The lease ``<model_dir>/.lease-<id>`` is a sibling, not a file inside: the folder becomes
-    the version, and the lease (and the temporaries of its atomic rewrites) must not. Its
-    name does not start with the folder's, because ``ram://`` lists a folder by name prefix.
+    The lease is a sibling, not a file inside (the folder becomes the version), whose name does
+    not start with the folder's (``ram://`` lists a folder by name prefix).
     """
 
     def __init__(self, model_dir, lease_seconds):
@@ -424,11 +370,8 @@ def _move_into_place(staging, target):
 
 
 def _interrupted_version(model_dir, name, lease_seconds):
-    """Object stores: undoes a crashed commit or deletion of ``<model_dir>/<name>``.
-
-    Returns:
-      Whether the folder should be deleted (a commit that never finished, or a deletion).
-    """
+    """Whether an object-store version is a crashed commit or deletion, to be deleted (a
+    completed commit's claim is removed)."""
     path = storage.join(model_dir, name)
     entries = storage.listdir(path)
     if DELETING_PREFIX + "marker" in entries:
@@ -448,11 +391,7 @@ def _interrupted_version(model_dir, name, lease_seconds):
 
 
 def _hide(model_dir, name):
-    """Renames the local ``<model_dir>/<name>`` to a unique ``.deleting-...`` name.
-
-    Returns:
-      The new path, or None if ``<model_dir>/<name>`` no longer exists.
-    """
+    """Renames ``<model_dir>/<name>`` to a unique hidden name; returns it, or None if gone."""
     path = storage.join(model_dir, name)
     hidden = storage.join(model_dir, f"{DELETING_PREFIX}{name.lstrip('.')}-"
                                      f"{uuid.uuid4().hex[:8]}")
@@ -468,8 +407,8 @@ def _hide(model_dir, name):
 def _delete_version(model_dir, name):
     """Deletes a version folder so that no server sees it half-deleted; False if it was gone.
 
-    Local: renamed to a hidden name first. Object stores, where folders cannot be renamed:
-    marked (see `_interrupted_version`), then its ``saved_model.pb`` goes first.
+    Local: hidden first. Object stores: marked (see `_interrupted_version`), then its
+    ``saved_model.pb`` goes first.
     """
     path = storage.join(model_dir, name)
     if storage.is_local(path):
@@ -495,13 +434,6 @@ def _remove_any(path):
     except storage.StorageError:
         if storage.exists(path):
             raise
-
-
-def _prune_unpinned(export_dir, model_name, keep_versions, new_version):
-    pins = models_config.pinned_versions(models_config.check_models_config(export_dir),
-                                         model_name)
-    return prune_versions(storage.join(export_dir, model_name), keep_versions,
-                          protect={new_version} | pins)
 
 
 def _remove_if_empty(created):

@@ -1,22 +1,9 @@
-"""TFLite: conversion from a SavedModel (builtin ops only), inspection of the flatbuffer, runs.
+"""TFLite tools: builtin-only conversion from a SavedModel, flatbuffer inspection, runs, the
+float32 twin of a mixed-precision model and the int8 file's non-finite input guard.
 
-The flatbuffer is inspected with public TensorFlow APIs only: ``tf.lite.experimental.Analyzer``
-describes every subgraph's operators, tensors (names, types) and signatures as text, which
-`analyze` parses.
-
-The SavedModel converted here is traced inside `selu_zoo.ops.tflite_lowering()`, so SELU
-reaches the converter as ``tf.nn.elu`` and lowers to the exact builtin ``ELU`` (``expm1``
-would become ``EXP`` + ``SUB``, which cancels near 0). Only ``TFLITE_BUILTINS`` are allowed:
-Flex (TF Select) kernels are not part of the standalone runtime.
-
-Variants:
-
-* ``float32``: plain conversion.
-* ``float16``: weights stored as float16, dequantized to float32 at load; math in float32.
-* ``int8``: post-training quantization calibrated on a representative dataset: weights and
-  activations int8 where the converter has int8 kernels, float32 (with QUANTIZE / DEQUANTIZE
-  around it) where it does not (ELU, for one) and where the caller asks (``float_nodes``:
-  the input standardization); inputs and outputs stay float32.
+Convert a SavedModel traced inside `selu_zoo.ops.tflite_lowering()`: SELU then lowers to the
+exact builtin ``ELU``. Only ``TFLITE_BUILTINS`` are allowed (no Flex in the standalone
+runtime). The flatbuffer is read with the public ``tf.lite.experimental.Analyzer``.
 """
 
 import collections
@@ -25,11 +12,20 @@ import io
 import re
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
+
+from selu_zoo import tasks
+from selu_zoo.export import evaluation
 
 VARIANTS = ("float32", "float16", "int8")
 FILE_SUFFIXES = {"float32": ".tflite", "float16": ".f16.tflite", "int8": ".int8.tflite"}
+# Name scope of the int8 file's non-finite input guard (`guard_endpoints`).
+GUARD_SCOPE = "non_finite_guard"
+# Inputs beyond this magnitude are refused by the int8 guard, as NaN and infinities are.
+GUARD_BOUND = 1e30
 
 _FLOAT_TYPES = ("FLOAT32", "FLOAT16")
 _QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -41,8 +37,6 @@ _OPERATOR = re.compile(r"\s+Op#\d+ (.+?)\((.*)\) -> \[(.*)\]\Z")
 _TENSOR = re.compile(r"\s+T#([\d_]+)\((.*)\) shape\S*:\[[^\]]*\], type:(\w+)")
 _TENSOR_ID = re.compile(r"T#(-?[\d_]+)")
 _SIGNATURE = re.compile(r"Signature#\d+ key: '(.*)'\Z")
-
-
 # Phrases of converter errors about ops the builtin runtime lacks.
 _NON_BUILTIN_MARKERS = ("Flex", "TensorList", "TF Select", "custom op", "Custom ops",
                         "neither a custom op nor a flex op", "not supported")
@@ -57,23 +51,22 @@ def convert(saved_model_dir, signature_keys, variant="float32", representative_d
     """Converts a SavedModel to a TFLite flatbuffer with builtin ops only.
 
     Args:
-      saved_model_dir: the SavedModel (trace it inside `selu_zoo.ops.tflite_lowering()`).
+      saved_model_dir: the SavedModel.
       signature_keys: signatures to convert; each becomes a TFLite signature of the same name.
-      variant: one of `VARIANTS`.
+      variant: one of `VARIANTS`: float32; float16 weights; int8 weights and activations
+        where the converter has int8 kernels, float32 inputs and outputs.
       representative_dataset: for ``"int8"``, a callable returning an iterator of
         ``(signature_key, {input_name: array})`` calibration samples.
       float_nodes: for ``"int8"``, output tensor names (as in the float model) of ops to
-        leave in float32, e.g. the input standardization (see `tensor_names`).
-      float_op_types: for ``"int8"``, builtin op names (``"SUB"``, ``"MUL"``) to leave in
-        float32 everywhere.
+        leave in float32 (see `int8_float_nodes`).
+      float_op_types: for ``"int8"``, builtin op names to leave in float32 everywhere.
 
     Returns:
       The flatbuffer as bytes.
 
     Raises:
       ValueError: for an unknown variant, or int8 without a representative dataset.
-      TFLiteConversionError: if the graph needs ops outside the TFLite builtins (Flex,
-        TensorList ops of a rolled RNN, custom ops) or the converter fails otherwise.
+      TFLiteConversionError: if the graph needs non-builtin ops or the converter fails.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -116,15 +109,11 @@ def convert(saved_model_dir, signature_keys, variant="float32", representative_d
         raise TFLiteConversionError(
             f"TFLite {variant} conversion of {saved_model_dir} failed.{hint}\n{message}"
         ) from error
-    problems = [op for op in op_summary(content)["ops"] if not _is_builtin_name(op)]
+    problems = [op for op in op_summary(content)["ops"] if op.startswith(("CUSTOM:", "Flex"))]
     if problems:
         raise TFLiteConversionError(f"the {variant} model contains non-builtin ops {problems}; "
                                     f"the standalone TFLite runtime cannot run them")
     return content
-
-
-def _is_builtin_name(op_name):
-    return not op_name.startswith(("CUSTOM:", "Flex"))
 
 
 def _tensor_ids(text):
@@ -133,16 +122,12 @@ def _tensor_ids(text):
 
 
 def analyze(content):
-    """The subgraphs and signatures of a TFLite flatbuffer, from
-    ``tf.lite.experimental.Analyzer`` (public; it prints a description, parsed here).
-
-    Args:
-      content: the flatbuffer bytes.
+    """The subgraphs and signatures of a TFLite flatbuffer.
 
     Returns:
-      ``(subgraphs, signatures)``: one dict per subgraph, in order, with ``"operators"``
-      (``(op name, input tensor ids, output tensor ids)`` in order; custom ops named
-      ``CUSTOM:<code>``) and ``"tensors"`` (tensor id -> ``(name, type name)`` in order), and
+      ``(subgraphs, signatures)``: per subgraph, in order, a dict with ``"operators"``
+      (``(op name, input tensor ids, output tensor ids)``; custom ops named
+      ``CUSTOM:<code>``) and ``"tensors"`` (tensor id -> ``(name, type name)``); and
       signature key -> subgraph index.
     """
     text = io.StringIO()
@@ -166,15 +151,11 @@ def analyze(content):
 
 
 def op_summary(content):
-    """Describes the operators of a TFLite flatbuffer, over all subgraphs (signatures).
-
-    Args:
-      content: the flatbuffer bytes.
+    """The operators of a TFLite flatbuffer, over all subgraphs.
 
     Returns:
-      A dict with ``"ops"`` (op name -> count), ``"float_ops"`` (op name -> count of ops, other
-      than QUANTIZE/DEQUANTIZE, that read or write a float tensor: for an int8 model, what
-      stayed float) and ``"signatures"`` (signature key -> subgraph index).
+      ``{"ops": {name: count}, "float_ops": {name: count of ops other than
+      QUANTIZE/DEQUANTIZE that read or write a float tensor}, "signatures": {key: subgraph}}``.
     """
     subgraphs, signatures = analyze(content)
     ops, float_ops = collections.Counter(), collections.Counter()
@@ -188,18 +169,8 @@ def op_summary(content):
             "signatures": signatures}
 
 
-def tensor_names(content):
-    """The names of all tensors of a TFLite flatbuffer, over all subgraphs, in order."""
-    return [name for subgraph in analyze(content)[0]
-            for name, _ in subgraph["tensors"].values()]
-
-
 def operators(content):
-    """Every operator of a TFLite flatbuffer, over all subgraphs, in order.
-
-    Returns:
-      A list of ``(op name, input tensor names, output tensor names)``.
-    """
+    """Every operator, over all subgraphs: ``(op name, input names, output names)``."""
     found = []
     for subgraph in analyze(content)[0]:
         tensors = subgraph["tensors"]
@@ -228,8 +199,8 @@ def make_interpreter(content, builtin_reference_kernels=False):
 def check_inputs(runner, signature_key, inputs):
     """Raises ValueError unless ``inputs`` match the signature's names, dtypes and shapes.
 
-    TFLite itself checks dtypes but not ranks: FULLY_CONNECTED flattens its input, so a
-    rank-1 array would silently run as one example. Dimensions of -1 (batch) match any size.
+    TFLite checks dtypes but not ranks (FULLY_CONNECTED would run a rank-1 array as one
+    example); dimensions of -1 match any size.
     """
     details = runner.get_input_details()
     if set(inputs) != set(details):
@@ -252,8 +223,7 @@ def run_signature(interpreter, signature_key, inputs, batch_size=256):
     """Runs a signature on a dict of arrays, in batches; returns a dict of output arrays.
 
     Raises:
-      ValueError: for missing or extra input names, or arrays of the wrong dtype or shape
-        (see `check_inputs`).
+      ValueError: as `check_inputs`.
     """
     runner = interpreter.get_signature_runner(signature_key)
     check_inputs(runner, signature_key, inputs)
@@ -264,3 +234,124 @@ def run_signature(interpreter, signature_key, inputs, batch_size=256):
         for name, value in runner(**batch).items():
             chunks[name].append(np.array(value))
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def _float32_policies(config):
+    """A serialized model with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and str(
+                config.get("config", {}).get("name", "")).startswith("mixed_"):
+            return "float32"
+        return {k: _float32_policies(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(v) for v in config]
+    return config
+
+
+def float32_twin(model):
+    """``model`` if every layer computes in float32, else a float32 copy with its weights.
+
+    TFLite and ONNX Runtime have no mixed bfloat16 kernels, so a mixed-precision model is
+    converted through this twin (own variables, same values).
+    """
+    if all(layer.compute_dtype == "float32" for layer in evaluation.all_layers(model)):
+        return model
+    config = _float32_policies(keras.saving.serialize_keras_object(model))
+    config.pop("compile_config", None)
+    twin = keras.saving.deserialize_keras_object(config)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _guarded(fn, bound):
+    def guarded(*args):
+        outputs = fn(*args)
+        with tf.name_scope(GUARD_SCOPE):
+            valid = None
+            for arg in map(tf.convert_to_tensor, args):
+                if not arg.dtype.is_floating:
+                    continue
+                # False for NaN and for infinities, as well as for |x| > bound.
+                inside = tf.less_equal(tf.abs(arg), tf.constant(bound, arg.dtype))
+                if arg.shape.rank > 1:
+                    inside = tf.reduce_all(inside, axis=list(range(1, arg.shape.rank)))
+                valid = inside if valid is None else tf.logical_and(valid, inside)
+            if valid is None:
+                return outputs
+            # 1 for valid examples, NaN for the others. Multiplying the outputs by it (not
+            # selecting a NaN constant for them) keeps the NaN out of the quantizer's reach:
+            # a constant beside a quantized tensor (softmax's output) is quantized too.
+            factor = tf.where(valid, tf.constant(1.0), tf.constant(float("nan")))
+            result = {}
+            for name, value in outputs.items():
+                if value.dtype.is_floating:
+                    value = value * tf.reshape(tf.cast(factor, value.dtype),
+                                               [-1] + [1] * (value.shape.rank - 1))
+                result[name] = value
+            return result
+
+    return guarded
+
+
+def guard_endpoints(endpoints, bound=GUARD_BOUND):
+    """Endpoints whose outputs are NaN for every example with a NaN, infinite or huge input.
+
+    The int8 file needs it: QUANTIZE maps NaN to a finite integer. Per example, every value
+    of every floating-point input must satisfy ``|x| <= bound``; builtin ops only, in the
+    name scope `GUARD_SCOPE`, kept float32 by `int8_float_nodes`, so valid examples get
+    exactly the unguarded outputs.
+
+    Returns:
+      `selu_zoo.tasks.Endpoint`\\ s with the same names and input signatures.
+    """
+    return tuple(tasks.Endpoint(e.name, _guarded(e.fn, bound), e.input_signature)
+                 for e in endpoints)
+
+
+def _scoped_nodes(content, names):
+    """Tensor names of ``content`` with a name-scope part matching one of ``names``."""
+    scope = re.compile("(" + "|".join(map(re.escape, sorted(names))) + r")(_\d+)?\Z")
+    return sorted({name for subgraph in analyze(content)[0]
+                   for name, _ in subgraph["tensors"].values()
+                   if any(scope.match(part) for fused in name.split(";")
+                          for part in fused.split("/"))})
+
+
+def _guard_nodes(content):
+    """The guard's tensor names: its scope's, and the MUL outputs named after the signature."""
+    scoped = set(_scoped_nodes(content, [GUARD_SCOPE]))
+    selects = {name for _, inputs, outputs in operators(content)
+               if scoped.intersection(inputs) for name in outputs}
+    return sorted(scoped | selects)
+
+
+def int8_float_nodes(model, float_content, guarded=False):
+    """What an int8 conversion keeps in float32: ``(nodes, op_types)`` for `convert`.
+
+    The ``Normalization`` layers' ops stay float32 (one int8 scale for all raw features goes
+    wrong), and so do the `guard_endpoints` guard's ops.
+
+    Args:
+      model: the (float32) Keras model converted.
+      float_content: a float32 TFLite file of the very SavedModel that int8 converts (tensor
+        names differ between traces).
+      guarded: whether that SavedModel has the guard.
+
+    Raises:
+      TFLiteConversionError: if ``guarded`` and the guard's ops are not found.
+    """
+    names = {layer.name for layer in evaluation.all_layers(model)
+             if isinstance(layer, keras.layers.Normalization)}
+    nodes = _scoped_nodes(float_content, names) if names else []
+    op_types = []
+    if names and not nodes:
+        logging.warning("int8: Normalization layer ops not found by name; leaving every SUB "
+                        "and MUL in float32 instead")
+        op_types = ["SUB", "MUL"]
+    if guarded:
+        guard = _guard_nodes(float_content)
+        if not guard:
+            raise TFLiteConversionError(
+                "int8: the non-finite input guard's ops were not found by name")
+        nodes = sorted(set(nodes) | set(guard))
+    return nodes, op_types

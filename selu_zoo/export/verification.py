@@ -1,18 +1,15 @@
 """Checking exported artifacts against the Keras model, and running each artifact the same way.
 
-A *runner* is ``run(endpoint_name, {input name: array}) -> {output name: array}``: the
-model's own endpoints (`keras_runner`), a loaded SavedModel's signatures
-(`saved_model_runner`) or a TFLite interpreter's (`tflite_runner`). Tasks score artifacts
-through runners (`selu_zoo.tasks.Task.artifact_metrics`), so every artifact is measured with
-the same definitions.
+A *runner* is ``run(endpoint_name, {input name: array}) -> {output name: array}``, of the
+model's endpoints, a SavedModel's or a TFLite file's signatures; tasks score artifacts
+through runners (`selu_zoo.tasks.Task.artifact_metrics`).
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from selu_zoo import tasks
-from selu_zoo.export import evaluation, serving, tflite
+from selu_zoo.export import serving, tflite
 
 # Inputs that every artifact is tried on, to record what it does with them.
 NON_FINITE_INPUTS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
@@ -50,6 +47,14 @@ def outputs_of(run, inputs_by_endpoint):
     return {name: run(name, inputs) for name, inputs in inputs_by_endpoint.items()}
 
 
+def max_abs_diffs(outputs, reference):
+    """endpoint -> output name -> max |outputs - reference| (float64 arithmetic)."""
+    return {key: {name: float(np.max(np.abs(outputs[key][name].astype(np.float64)
+                                            - value.astype(np.float64))))
+                  for name, value in per_output.items()}
+            for key, per_output in reference.items()}
+
+
 def check_parity(what, outputs, reference, tolerance):
     """Raises unless every output is within ``tolerance * max(1, max |reference|)``.
 
@@ -59,7 +64,7 @@ def check_parity(what, outputs, reference, tolerance):
     Raises:
       ExportVerificationError: naming every output that is off (NaN counts as off).
     """
-    diffs = evaluation.max_abs_diffs(outputs, reference)
+    diffs = max_abs_diffs(outputs, reference)
     failures = []
     for key, per_output in diffs.items():
         for name, diff in per_output.items():
@@ -80,14 +85,10 @@ def artifact_metrics(model, data, run, seed=0):
 
 
 def non_finite_behaviour(run, endpoint):
-    """What an artifact's default endpoint returns for NaN, infinite and huge inputs.
-
-    Args:
-      run: the artifact's runner.
-      endpoint: its default `selu_zoo.tasks.Endpoint` (for the input shapes and dtypes).
+    """What an artifact's default `selu_zoo.tasks.Endpoint` returns for `NON_FINITE_INPUTS`.
 
     Returns:
-      ``{input kind: "non-finite outputs" or "finite outputs"}`` for `NON_FINITE_INPUTS`.
+      ``{input kind: "non-finite outputs" or "finite outputs"}``.
     """
     behaviour = {}
     for kind, value in NON_FINITE_INPUTS.items():
@@ -98,49 +99,3 @@ def non_finite_behaviour(run, endpoint):
         finite = all(np.all(np.isfinite(v)) for v in outputs.values())
         behaviour[kind] = "finite outputs" if finite else "non-finite outputs"
     return behaviour
-
-
-def verify_keras_file(model, path, data=None):
-    """Loads a ``.keras`` file with ``safe_mode=True`` and checks it against ``model``.
-
-    Checks that the weights and the optimizer variables (iterations, moments, ...) are equal,
-    and that the default endpoint gives the same outputs on ``data`` (an `ExportData`).
-
-    Returns:
-      A report dict: the number of optimizer variables compared, and the outputs' max
-      absolute difference on ``data``.
-
-    Raises:
-      ExportVerificationError: on any difference.
-    """
-    loaded = keras.models.load_model(path, safe_mode=True)
-    problems = []
-
-    def compare_variables(what, mine, theirs):
-        if len(mine) != len(theirs):
-            problems.append(f"{what}: {len(theirs)} variables loaded, {len(mine)} saved")
-            return
-        for a, b in zip(mine, theirs):
-            if not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)):
-                problems.append(f"{what}: variable {a.path} differs after loading")
-
-    compare_variables("weights", model.weights, loaded.weights)
-    optimizer_variables = 0
-    if getattr(model, "optimizer", None) is not None:
-        if getattr(loaded, "optimizer", None) is None:
-            problems.append("the optimizer was not restored")
-        elif model.optimizer.built:
-            optimizer_variables = len(model.optimizer.variables)
-            compare_variables("optimizer", model.optimizer.variables, loaded.optimizer.variables)
-    if type(loaded) is not type(model):
-        problems.append(f"it loads as {type(loaded).__name__}, not {type(model).__name__}")
-    max_abs_diff = None
-    if data is not None:
-        mine = tasks.serving_endpoints(model)[0](data.features)
-        theirs = tasks.serving_endpoints(loaded)[0](data.features)
-        max_abs_diff = {k: float(np.max(np.abs(mine[k] - theirs[k]))) for k in mine}
-        if any(v != 0 for v in max_abs_diff.values()):
-            problems.append(f"outputs differ after loading: {max_abs_diff}")
-    if problems:
-        raise ExportVerificationError(f"{path} does not restore the model: " + "; ".join(problems))
-    return {"optimizer_variables": optimizer_variables, "max_abs_diff": max_abs_diff}

@@ -1,9 +1,5 @@
-"""The interface every export format implements, and what the formats of one export share.
-
-An `Exporter` writes its files into the version being staged, checks them and returns its
-entry of ``report.json``; `selu_zoo.export.formats.EXPORTERS` lists them in the order
-`selu_zoo.export.export_all` runs them.
-"""
+"""The interface every export format implements (`Exporter`), and what the formats of one
+export share (`ExportContext`)."""
 
 import dataclasses
 import importlib.util
@@ -14,22 +10,21 @@ class ExportContext:
     """What the exporters of one export share.
 
     Attributes:
-      model: the Keras model exported.
-      model_name: its folder and TF Serving name.
+      model, model_name: the Keras model and its folder / TF Serving name.
       endpoints: its `selu_zoo.tasks.Endpoint`\\ s (the first is also ``serving_default``).
-      inputs: ``{endpoint: {input: array}}``, the verification examples.
-      calibration: ``{endpoint: {input: array}}``, int8 calibration examples.
+      inputs, calibration: ``{endpoint: {input: array}}`` verification and int8 calibration
+        examples.
       validation: the verification `selu_zoo.export.evaluation.ExportData`.
       reference: the Keras outputs on ``inputs``, ``{endpoint: {output: array}}``.
       tolerance: allowed max abs difference of float32 artifacts, relative to
         ``max(1, max |output|)``.
       serving_form: how the SavedModel computes SELU (`selu_zoo.ops.SERVING_FORMS`).
       seed: seed of the task's metrics and of random draws.
-      staging: the version folder being written (the SavedModel's folder).
-      extras: its ``assets.extra`` folder.
+      staging, extras: the version folder being written (the SavedModel's) and its
+        ``assets.extra``.
       names: artifact key -> file name in ``extras`` (`selu_zoo.export.artifact_names`).
-      served_run: a runner of the written SavedModel (None until it is written).
-      served: the SavedModel's outputs on ``inputs`` (None until it is written).
+      served_run, served: the written SavedModel's runner and outputs on ``inputs`` (None
+        before it is written).
     """
 
     model: object
@@ -50,16 +45,14 @@ class ExportContext:
 
 
 class Exporter:
-    """One export format: its name, what it needs installed, its files, write and verify.
+    """One export format.
 
     Attributes:
-      name: the format's name (``--export_formats``, ``report.json``'s ``formats``).
-      optional: whether callers choose it (`selu_zoo.export.OPTIONAL_FORMATS`); the
-        others are always written.
-      requirements: modules it needs beyond selu_zoo's own dependencies.
-      install: the command that installs them.
-      report_key: its key in ``report.json`` (None: it adds no entry); an entry is merged
-        into what is there (``keras`` holds the Keras model's metrics already).
+      name: its ``--export_formats`` and ``report.json`` ``formats`` name.
+      optional: whether callers choose it; the others are always written.
+      requirements, install: modules it needs beyond selu_zoo's, and their install command.
+      report_key: its ``report.json`` key (None: no entry); the entry is merged into what is
+        there (``keras`` holds the model's metrics already).
     """
 
     name = None
@@ -78,22 +71,15 @@ class Exporter:
         return {}
 
     def write(self, context):
-        """Writes the format's files into ``context.staging`` / ``context.extras``.
-
-        Returns:
-          Whatever `verify` and `updated` need to know about what was written.
-        """
+        """Writes the format's files into ``context.staging`` / ``context.extras``; returns what
+        `verify` and `updated` need."""
         raise NotImplementedError
 
     def verify(self, context, written):
-        """Checks what `write` wrote.
-
-        Returns:
-          The format's ``report.json`` entry (a dict), or None.
+        """Checks what `write` wrote; returns the ``report.json`` entry (a dict) or None.
 
         Raises:
-          selu_zoo.export.verification.ExportVerificationError: if it does not reproduce
-            the model.
+          selu_zoo.export.verification.ExportVerificationError: if it does not reproduce the model.
         """
         del context, written
         return None

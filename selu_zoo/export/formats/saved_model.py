@@ -3,12 +3,12 @@
 import dataclasses
 
 from selu_zoo import storage
-from selu_zoo.export import graph_check, serving, verification
+from selu_zoo.export import serving, verification
 from selu_zoo.export.formats import base
 
 
 class SavedModel(base.Exporter):
-    """`serving.write_saved_model` + `graph_check.check_serving_graph`, checked against Keras.
+    """`serving.write_saved_model` + `serving.check_serving_graph`, checked against Keras.
 
     Its report entry: parity, the task's metrics and what it returns for non-finite inputs.
     The following exporters get its runner and outputs (``served_run``, ``served``).
@@ -21,7 +21,7 @@ class SavedModel(base.Exporter):
     def write(self, context):
         serving.write_saved_model(context.model, context.staging, endpoints=context.endpoints,
                                   serving_form=context.serving_form)
-        graph_check.check_serving_graph(context.staging)
+        serving.check_serving_graph(context.staging)
         storage.makedirs(context.extras)  # after the SavedModel: its folder must be empty
         run = verification.saved_model_runner(context.staging)
         return run, verification.outputs_of(run, context.inputs)
