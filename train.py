@@ -35,8 +35,19 @@ import importlib.util
 import os
 import sys
 
-import console
 
+def _load_console():
+    """``selu_zoo.console`` without running ``selu_zoo/__init__.py``, which imports TensorFlow
+    (``import selu_zoo`` later finds this same module)."""
+    if "selu_zoo.console" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("selu_zoo.console", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "selu_zoo", "console.py"))
+        sys.modules["selu_zoo.console"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["selu_zoo.console"])
+    return sys.modules["selu_zoo.console"]
+
+
+console = _load_console()
 # Before TensorFlow is imported: its C++ start-up lines go to a file, not the console.
 NATIVE_STDERR = console.NativeStderr() if __name__ == "__main__" else None
 

@@ -1,4 +1,4 @@
-"""Console programs' stderr: TensorFlow's C++ lines go to a file, Python's to the console.
+"""The console of selu_zoo's programs: log lines for people, TensorFlow's C++ lines aside.
 
 TensorFlow's C++ code writes to file descriptor 2 while ``import tensorflow`` runs (before
 absl's logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not stop it), and so does the
@@ -7,13 +7,17 @@ and gives Python a stream on the real stderr, so Python's lines (absl's, warning
 console and C++'s do not.
 
 The capture must start before TensorFlow is imported. ``train.py`` starts it first thing,
-through the repository's ``console`` module (which loads this file without importing
-selu_zoo); ``python -m selu_zoo.export`` imports selu_zoo, and with it TensorFlow, before
-its ``__main__`` runs, so ``import selu_zoo`` starts it for that command (`start_for_cli`).
+loading this file without importing selu_zoo (whose layers import TensorFlow);
+``python -m selu_zoo.export`` imports selu_zoo, and with it TensorFlow, before its
+``__main__`` runs, so ``import selu_zoo`` starts it for that command (`start_for_cli`).
 This module imports neither TensorFlow nor the rest of selu_zoo.
+
+`configure_logging` keeps INFO lines of this project's code and warnings and errors of
+everyone's; ``--verbosity=1`` (absl's flag) shows every INFO line too.
 """
 
 import io
+import logging as python_logging
 import os
 import sys
 import tempfile
@@ -98,3 +102,35 @@ def start_for_cli():
       The process's `NativeStderr`, or None.
     """
     return start() if main_module() in CLI_MODULES else current()
+
+
+_PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _OursOrWarnings(python_logging.Filter):
+    """Passes INFO records of this project's files, and WARNING and above of any file."""
+
+    def filter(self, record):
+        return record.levelno >= python_logging.WARNING or record.pathname.startswith(_PROJECT)
+
+
+class _Formatter(python_logging.Formatter):
+    def format(self, record):
+        message = record.getMessage()
+        if record.levelno >= python_logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        return f"{self.formatTime(record, '%H:%M:%S')} {message}"
+
+
+def configure_logging(absl_logging, verbose):
+    """Formats absl's log lines for people and, unless ``verbose``, filters them.
+
+    Args:
+      absl_logging: the ``absl.logging`` module (its handler is reconfigured).
+      verbose: show every INFO line, of TensorFlow, TFDS and Keras too.
+    """
+    handler = absl_logging.get_absl_handler()
+    handler.setFormatter(_Formatter())
+    handler.python_handler.stream = sys.stderr
+    if not verbose:
+        handler.addFilter(_OursOrWarnings())

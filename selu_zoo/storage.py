@@ -286,11 +286,6 @@ def check_writable(directory, what):
         raise StorageError(f"{what}={directory} is not writable: {_reason(error)}") from None
 
 
-# --- Exclusive creation, modification times, moving trees ---------------------------------
-# Added for selu_zoo.export.publish (locks, leases, commits on stores without directory
-# rename); generic, so other code may use them too.
-
-
 def create_exclusive(path, content):
     """Creates the file ``path`` holding ``content``, unless it exists.
 

@@ -33,7 +33,8 @@ def _import_train(cases):
                         and not any(a.startswith("--config=") for a in case["args"])})
     sys.path.insert(0, ROOT)
     sys.argv = [TRAIN, "--model=snn", *(f"{name}=0" for name in overrides)]
-    return importlib.import_module("console"), importlib.import_module("train")
+    train = importlib.import_module("train")
+    return train.console, train
 
 
 def _child(case, out, console, train):

@@ -9,6 +9,7 @@ A test waits for PATH, then signals, so the interruption lands at a known epoch 
 however fast the machine trains.
 """
 
+import importlib.util
 import os
 import sys
 import time
@@ -34,9 +35,12 @@ def _hold_after(save, epoch, paused_file):
 
 def main():
     sys.path.insert(0, ROOT)
-    import console  # noqa: PLC0415
-
-    native_stderr = console.NativeStderr()  # as train.py does before importing TensorFlow
+    # As train.py does: selu_zoo.console loaded, and the capture started, before TensorFlow.
+    spec = importlib.util.spec_from_file_location(
+        "selu_zoo.console", os.path.join(ROOT, "selu_zoo", "console.py"))
+    console = sys.modules["selu_zoo.console"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(console)
+    native_stderr = console.NativeStderr()
     import train  # noqa: PLC0415
     from absl import app  # noqa: PLC0415
     from selu_zoo import resume  # noqa: PLC0415

@@ -18,14 +18,8 @@ from selu_zoo import storage
 
 
 def task(strategy):
-    """This process's ``(task_type, task_id)`` in a cluster, or ``(None, None)`` outside one.
-
-    Args:
-      strategy: a ``tf.distribute.Strategy``.
-
-    Returns:
-      The pair from the strategy's cluster resolver (``TF_CONFIG``), else ``(None, None)``.
-    """
+    """This process's ``(task_type, task_id)`` from ``strategy``'s cluster resolver
+    (``TF_CONFIG``), or ``(None, None)`` outside a cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return None, None
@@ -33,15 +27,8 @@ def task(strategy):
 
 
 def is_chief(strategy):
-    """Whether this process writes the files that must exist once.
-
-    Args:
-      strategy: a ``tf.distribute.Strategy``.
-
-    Returns:
-      True outside a cluster, for the ``chief`` task, and for worker 0 of a cluster without a
-      ``chief`` job; False for other workers and evaluators.
-    """
+    """Whether this process writes the files that must exist once: True outside a cluster,
+    for the ``chief`` task, and for worker 0 of a cluster without a ``chief`` job."""
     task_type, task_id = task(strategy)
     if task_type is None or task_type == "chief":
         return True
@@ -71,12 +58,8 @@ def write_dir(directory, strategy):
 
 
 def remove_write_dir(directory, strategy):
-    """Deletes a non-chief worker's temporary folder from `write_dir`; no-op on the chief.
-
-    Args:
-      directory: the real destination given to `write_dir`.
-      strategy: a ``tf.distribute.Strategy``.
-    """
+    """Deletes a non-chief worker's temporary folder `write_dir` gave for ``directory``;
+    a no-op on the chief."""
     if is_chief(strategy):
         return
     private = write_dir(directory, strategy)
@@ -88,14 +71,7 @@ def remove_write_dir(directory, strategy):
 
 
 def num_workers(strategy):
-    """The number of worker processes of ``strategy``'s cluster (1 outside a cluster).
-
-    Args:
-      strategy: a ``tf.distribute.Strategy``.
-
-    Returns:
-      The count of ``chief`` and ``worker`` tasks, at least 1.
-    """
+    """The number of ``chief`` and ``worker`` tasks of ``strategy``'s cluster (1 outside one)."""
     if task(strategy)[0] is None:
         return 1
     jobs = strategy.cluster_resolver.cluster_spec().as_dict()
@@ -103,11 +79,7 @@ def num_workers(strategy):
 
 
 def barrier(strategy):
-    """Returns once every worker called it: an all-reduce of one number (collective).
-
-    Args:
-      strategy: a ``tf.distribute.Strategy``; a no-op with one worker.
-    """
+    """Returns once every worker of ``strategy`` called it (an all-reduce of one number)."""
     if num_workers(strategy) == 1:
         return
 
@@ -142,14 +114,8 @@ def chief_first(strategy, fn):
 
 
 def free_local_ports(count):
-    """``count`` distinct TCP ports free on 127.0.0.1 now, for a cluster tried on one machine.
-
-    Args:
-      count: number of ports.
-
-    Returns:
-      List of port numbers (free when returned; another process may take one later).
-    """
+    """``count`` distinct TCP ports free on 127.0.0.1 now (another process may take one
+    later), for a cluster tried on one machine."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for s in sockets:

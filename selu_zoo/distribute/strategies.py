@@ -28,16 +28,9 @@ STRATEGIES = (DEFAULT, MIRRORED, MULTI_WORKER, TPU)
 
 
 def configure_cpu_devices(num_devices):
-    """Splits the physical CPU into ``num_devices`` logical devices ``/CPU:0`` ... .
+    """Splits the physical CPU into ``num_devices`` logical devices; returns their names.
 
-    Idempotent: calling it again with the same number after TensorFlow initialized its
-    devices is fine.
-
-    Args:
-      num_devices: a positive int.
-
-    Returns:
-      The names of the logical CPU devices.
+    Calling it again with the same number after TensorFlow initialized its devices is fine.
 
     Raises:
       ValueError: for a bad ``num_devices``.
@@ -59,13 +52,8 @@ def configure_cpu_devices(num_devices):
 
 
 def parse_tf_config(environ=None):
-    """The parsed ``TF_CONFIG`` of ``environ`` (default ``os.environ``), or None if unset.
-
-    Args:
-      environ: a mapping of environment variables.
-
-    Returns:
-      The dict, with ``cluster`` and ``task`` checked, or None when ``TF_CONFIG`` is unset.
+    """The parsed ``TF_CONFIG`` of ``environ`` (default ``os.environ``), its ``cluster`` and
+    ``task`` checked; None if it is unset.
 
     Raises:
       ValueError: one line naming what is wrong with a set ``TF_CONFIG``.
@@ -124,14 +112,8 @@ def _first_line(error, limit=160):
 
 
 def strategy_name(strategy):
-    """The public class name of ``strategy`` (``MultiWorkerMirroredStrategy``, not its alias).
-
-    Args:
-      strategy: a ``tf.distribute.Strategy``.
-
-    Returns:
-      A str such as ``"MirroredStrategy"``; ``"default"`` for the default strategy.
-    """
+    """The public class name of ``strategy`` (``MultiWorkerMirroredStrategy``, not its alias;
+    ``"default"`` for the default strategy)."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return "MultiWorkerMirroredStrategy"
     if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
