@@ -1,9 +1,5 @@
-"""A CSV file: its columns, its rows read in batches by pyarrow, and where a bad value is.
-
-pyarrow parses the rows: whole for a plain file up to `WHOLE_FILE_BYTES`, streamed in
-`BLOCK_BYTES` blocks otherwise. Python's ``csv`` module reads the header, and finds the line
-and the text of a bad value on the way to an error.
-"""
+"""A CSV file: its layout, its rows in batches read by pyarrow (whole up to `WHOLE_FILE_BYTES`,
+else streamed in `BLOCK_BYTES` blocks), and the line of a bad value, found by Python's ``csv``."""
 
 from __future__ import annotations
 
@@ -26,8 +22,6 @@ BLOCK_BYTES, WHOLE_FILE_BYTES = 4 << 20, 256 << 20
 FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)  # Doubles below it round to a finite float32.
 # Field texts read as missing values (compared after strip() and lower()).
 MISSING_TOKENS = frozenset({"", "?", "na", "n/a", "#n/a", "<na>", "nan", "-nan", "null", "none"})
-# pyarrow matches their usual spellings; others (" NA") take the careful path, which knows.
-_NULLS = sorted({f(t) for t in MISSING_TOKENS for f in (str, str.upper, str.capitalize)})
 _OPEN = {".gz": lambda raw: gzip.GzipFile(fileobj=raw), ".bz2": bz2.BZ2File}
 MISSING_MESSAGE = ("missing value {text}; set config.missing_values='mean' "
                    "(--config.missing_values=mean) to impute missing features with their "
@@ -131,8 +125,8 @@ class Layout:
     def columns_text(self) -> str:
         names = self.names
         if not self.has_header:
-            return f"the file has no header and {len(names)} columns (indices 0 to " \
-                   f"{len(names) - 1})"
+            return (f"the file has no header and {len(names)} columns (indices 0 to "
+                    f"{len(names) - 1})")
         more = f", and {len(names) - 20} more" if len(names) > 20 else ""
         return "columns: " + ", ".join(f"{i} {quoted(n)}" for i, n in enumerate(names[:20])) \
             + more
@@ -221,11 +215,18 @@ def read_layouts(paths, options: spec.CsvOptions) -> list[Layout]:
                                 features=features, excluded=excluded) for layout in heads]
 
 
-def _numbers(column) -> pa.Array:
-    """Texts as float32, with `MISSING_TOKENS` (after strip() and lower()) as nulls."""
-    text = pc.utf8_trim_whitespace(column)
-    missing = pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS)))
-    return pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float32())
+def _numbers(texts: pa.Array) -> pa.Array:
+    """Texts as float32: `MISSING_TOKENS` as nulls, inf where float32 cannot hold a value.
+
+    Raises:
+      pa.ArrowInvalid: For a text that is not a number.
+    """
+    try:
+        return pc.cast(texts, pa.float32())
+    except pa.ArrowInvalid:  # Spaces, or a missing value: the slower way.
+        text = pc.utf8_trim_whitespace(texts)
+        missing = pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS)))
+        return pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float32())
 
 
 class CsvFile:
@@ -236,47 +237,41 @@ class CsvFile:
         self.feature_names = tuple(layout.names[i] for i in layout.features)
         self.label_name, self.label_index = layout.names[layout.label], layout.label
 
-    def batches(self, careful: bool = False):
+    def batches(self):
         """Yields ``(features, labels, splits)`` of consecutive rows: float32 features (NaN
-        where missing, inf where float32 cannot hold a value), labels and split-column
-        values as pyarrow strings (None without a split column). ``careful`` reads features
-        as text first (missing values spelled with spaces, " NA"); it is the second try
-        when a file read whole does not parse.
+        where missing, inf where float32 cannot hold a value), the label and split-column
+        texts as pyarrow strings (splits None without a split column).
 
         Raises:
           spec.CsvError: For the first row pyarrow cannot read (see `diagnose`).
         """
-        layout, yielded, plain = self.layout, False, not self.path.lower().endswith(tuple(_OPEN))
+        layout, plain = self.layout, not self.path.lower().endswith(tuple(_OPEN))
         names = [f"c{i}" for i in range(len(layout.names))]
-        types = {names[i]: pa.string() if careful else pa.float32() for i in layout.features}
-        types.update({names[i]: pa.string() for i in (layout.label, layout.split) if i is not None})
+        roles = [*layout.features, layout.label, *([] if layout.split is None else [layout.split])]
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
                                       skip_rows_after_names=layout.header_line * layout.has_header),
                    pa_csv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
                                        invalid_row_handler=lambda row: "error" if row.text.strip()
                                        else "skip"),
-                   pa_csv.ConvertOptions(column_types=types, include_columns=list(types),
-                                         null_values=_NULLS, strings_can_be_null=False))
+                   pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                         include_columns=[names[i] for i in roles],
+                                         strings_can_be_null=False))
+        count = len(layout.features)
         with storage.reported("read", self.path), open_bytes(self.path) as raw:
             # pyarrow reads local files itself (in parallel), others through tf.io.gfile.
             source = self.path if plain and storage.is_local(self.path) else pa.PythonFile(raw, "r")
             try:
                 if plain and tf.io.gfile.stat(self.path).length <= WHOLE_FILE_BYTES:
-                    reader = pa_csv.read_csv(source, *options).combine_chunks().to_batches()
+                    reader = pa_csv.read_csv(source, *options).to_batches()
                 else:
                     reader = pa_csv.open_csv(source, *options)
                 for batch in reader:
-                    column = {i: batch.column(names[i]) for i in range(len(names))
-                              if names[i] in types}
-                    x = np.empty((batch.num_rows, len(layout.features)), np.float32)
-                    for position, i in enumerate(layout.features):
-                        x[:, position] = _numbers(column[i]) if careful else column[i]
-                    yielded = True
-                    yield x, column[layout.label], column.get(layout.split)
+                    x = np.empty((batch.num_rows, count), np.float32)
+                    for position in range(count):
+                        x[:, position] = _numbers(batch.column(position))
+                    splits = None if layout.split is None else batch.column(count + 1)
+                    yield x, batch.column(count), splits
             except pa.ArrowInvalid as error:
-                if not (careful or yielded):
-                    yield from self.batches(careful=True)
-                    return
                 self.diagnose()
                 raise spec.CsvError(f"{self.path}: not readable as CSV "
                                     f"({str(error).splitlines()[0]})") from None
@@ -287,7 +282,7 @@ class CsvFile:
 
     def diagnose(self) -> None:
         """Reads every row with Python's csv module; raises `spec.CsvError` at the first row
-        of another length, feature that is not a finite float32 number, or missing one
+        of another length, or feature that is not a finite float32 number or is missing
         (with ``missing="error"``)."""
         width, header_line = len(self.layout.names), self.layout.header_line
         for index, (line, fields) in self._rows():

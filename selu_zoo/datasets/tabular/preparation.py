@@ -23,7 +23,7 @@ from selu_zoo.datasets.tabular.csv_file import CsvFile, MISSING_MESSAGE, read_la
 from selu_zoo.datasets.tabular.npz_file import NpzFile
 
 NAME, VERSION = "selu_zoo_csv", "1.0.0"  # The folder <data_dir>/selu_zoo_csv/<stem>_<key>/1.0.0
-PREPARATION_FORMAT = 2  # Part of the key: bump when the same input would be prepared otherwise.
+PREPARATION_FORMAT = 3  # Part of the key: bump when the same input would be prepared otherwise.
 BLOCK_ROWS = 1024  # Rows per stored TFDS example.
 # Rows go to random buckets, each shuffled in memory and written as one shard per split:
 # one bucket in memory for inputs up to _MEMORY_BYTES, else files of about _BUCKET_BYTES.
@@ -45,11 +45,10 @@ def file_sha256(path: str) -> str:
 
 
 class _Buckets:
-    """Rows ``(x, value, code, row)`` in random buckets: one in memory, or files on disk."""
+    """Rows ``(x, row)`` in random buckets: one in memory, or files on disk."""
 
     def __init__(self, directory: str, input_bytes: int, num_features: int):
-        self.dtype = np.dtype([("x", "<f4", (num_features,)), ("value", "<f8"),
-                               ("code", "<i4"), ("row", "<i8")])
+        self.dtype = np.dtype([("x", "<f4", (num_features,)), ("row", "<i8")])
         self.count = 1 if input_bytes <= _MEMORY_BYTES else min(
             -(-input_bytes // _BUCKET_BYTES), _MAX_BUCKETS)
         self.folder, self.parts, self.files = storage.join(directory, "buckets"), [], []
@@ -58,31 +57,33 @@ class _Buckets:
             storage.makedirs(self.folder)
             self.files = [tf.io.gfile.GFile(path, "wb") for path in self.paths]
 
-    def write(self, columns: tuple, bucket: np.ndarray) -> None:
+    def write(self, x: np.ndarray, rows: np.ndarray, bucket: np.ndarray) -> None:
         if not self.files:
-            return self.parts.append(columns)
-        records = np.empty(len(bucket), self.dtype)
-        for name, column in zip(self.dtype.names, columns):
-            records[name] = column
+            return self.parts.append((x, rows))
+        records = np.empty(len(rows), self.dtype)
+        records["x"], records["row"] = x, rows
         for index, file in enumerate(self.files):
             file.write(records[bucket == index].tobytes())
 
-    def read(self, index: int) -> tuple:
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not self.files:
-            return self.parts[0] if len(self.parts) == 1 else tuple(
-                np.concatenate(column) for column in zip(*self.parts))
+            return tuple(map(np.concatenate, zip(*self.parts)))
         with tf.io.gfile.GFile(self.paths[index], "rb") as f:
             records = np.frombuffer(f.read(), self.dtype)
-        return tuple(records[name] for name in self.dtype.names)
+        return records["x"], records["row"]
 
 
-def _read(sources, options, buckets, labels):
-    """Reads and checks every row once, into a random bucket (raises `spec.CsvError` at the
-    first bad row); returns per row the class code (-1 if not kept), the split the files or a
-    split column give (None if they do not) and the bucket, per feature the count of missing
-    values, and each file's first row number."""
+def _read(sources, options, buckets):
+    """Reads and checks every row once, into a random bucket; returns each batch's labels
+    (dictionary-encoded), per row the split the files or a split column give (None if they
+    do not) and the bucket, per feature the count of missing values, and each file's first
+    row.
+
+    Raises:
+      spec.CsvError: At the first bad feature or split value, or for a file without rows.
+    """
     rng = np.random.default_rng([options.split_seed, 1])
-    codes, given, bucket_of, starts = [], [], [], []
+    labels, given, bucket_of, starts = [], [], [], []
     missing, total = np.zeros(len(sources[0].feature_names), np.int64), 0
     for file_index, source in enumerate(sources):
         starts.append(total)
@@ -98,18 +99,19 @@ def _read(sources, options, buckets, labels):
                                 else "{text} is not a finite float32 number (magnitude below "
                                      "3.4e38)")
                 missing += nan.sum(axis=0)
-            code, value = labels.add(texts, source, first)
-            if splits is not None or len(sources) == 3:
-                given.append(np.full(n, file_index, np.int8) if splits is None
-                             else labels_lib.split_codes(splits, source, first))
+            labels.append(texts.dictionary_encode())
+            if splits is not None:
+                given.append(labels_lib.split_codes(
+                    splits, lambda row, message: source.fail(first + row, "split", message)))
+            elif len(sources) == 3:
+                given.append(np.full(n, file_index, np.int8))
             bucket_of.append(rng.integers(0, buckets.count, n, dtype=np.int16))
-            buckets.write((x, value, code, np.arange(total, total + n)), bucket_of[-1])
-            codes.append(code)
+            buckets.write(x, np.arange(total, total + n), bucket_of[-1])
             total += n
         if total == starts[-1]:
             raise spec.CsvError(f"{source.path}: no data rows")
-    return (np.concatenate(codes), np.concatenate(given) if given else None,
-            np.concatenate(bucket_of), missing, np.array(starts))
+    return (labels, np.concatenate(given) if given else None, np.concatenate(bucket_of),
+            missing, np.array(starts))
 
 
 def _lists(message: str, values: np.ndarray) -> list[bytes]:
@@ -141,7 +143,7 @@ def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray, r
     return len(columns)
 
 
-def _write_splits(directory, buckets, split_of, bucket_of, final, missing, starts, source,
+def _write_splits(directory, buckets, split_of, bucket_of, labels, missing, starts, source,
                   seed):
     """Writes each bucket as one shard per split, its blocks of rows in a random order (a
     shuffle buffer of a hundred blocks then mixes even a sorted file), missing values as the
@@ -153,8 +155,8 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, missing, start
     count, positions = buckets.count, np.flatnonzero(missing)
     sums, counts = np.zeros(len(positions)), np.zeros(len(positions))
     for index in range(count if len(positions) else 0):  # A pass for the train means.
-        x, _, _, ids = buckets.read(index)
-        x = x[split_of[ids] == 0][:, positions]
+        x, rows = buckets.read(index)
+        x = x[split_of[rows] == 0][:, positions]
         sums += np.nansum(x, axis=0, dtype=np.float64)
         counts += (~np.isnan(x)).sum(axis=0)
     if not counts.all():
@@ -162,36 +164,33 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, missing, start
         raise spec.CsvError(f"{source.where(position)}: no value in the train split to impute "
                             f"its {missing[position]} missing values from; exclude the column")
     means = {int(p): float(total / n) for p, total, n in zip(positions, sums, counts)}
-    rows = np.bincount(split_of * count + bucket_of, minlength=3 * count).reshape(3, count)
-    shards = [np.flatnonzero(rows[split]).tolist() for split in range(3)]
+    shards = np.bincount(split_of * count + bucket_of, minlength=3 * count).reshape(3, count)
+    shards = [np.flatnonzero(in_split).tolist() for in_split in shards]
     lengths, rng = [[], [], []], np.random.default_rng([seed, 2])
-    features, labels = statistics.Accumulator(), statistics.Accumulator()
+    features, targets = statistics.Accumulator(), statistics.Accumulator()
     templates = [tfds.core.ShardedFileTemplate(data_dir=directory, dataset_name=NAME,
                                                split=name, filetype_suffix="tfrecord")
                  for name in spec.SPLITS]
     for index in range(count):
-        xs, values, codes, ids = buckets.read(index)
-        split_of_row = split_of[ids]
+        xs, ids = buckets.read(index)
         for split, template in enumerate(templates):
-            chosen = split_of_row == split
-            if not chosen.any():
+            row = ids[split_of[ids] == split]
+            if not len(row):
                 continue
-            x, row = xs[chosen], ids[chosen]
-            if len(starts) > 1:  # Each file's rows count from 0.
-                row -= starts[np.searchsorted(starts, row, side="right") - 1]
+            x, label = xs[split_of[ids] == split], labels[row]
             for position, mean in means.items():
                 x[np.isnan(x[:, position]), position] = mean
-            label = values[chosen].astype(np.float32) if final is None else final[codes[chosen]]
+            for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
+                features.add(x[start:start + (1 << 16)])
+                targets.add(label[start:start + (1 << 16)])
+            row = row - starts[np.searchsorted(starts, row, side="right") - 1]  # In its file.
             path = template.sharded_filepath(shard_index=shards[split].index(index),
                                              num_shards=len(shards[split]))
             lengths[split].append(_write_shard(os.fspath(path), x, label, row, rng))
-            for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
-                features.add(x[start:start + (1 << 16)])
-                labels.add(label[start:start + (1 << 16)])
     infos = [tfds.core.SplitInfo(name=t.split, shard_lengths=n, num_bytes=0,
                                  filename_template=t) for t, n in zip(templates, lengths)]
     return infos, statistics.Moments(features.count, features.mean, features.variance,
-                                     float(labels.mean), float(labels.variance)), means
+                                     float(targets.mean), float(targets.variance)), means
 
 
 def _stamps(paths) -> list[tuple[int, int]]:
@@ -204,9 +203,8 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
     source, layout = sources[0], getattr(sources[0], "layout", None)
     size = sum(tf.io.gfile.stat(s.path).length for s in sources)
     buckets = _Buckets(directory, size, len(source.feature_names))
-    labels = labels_lib.Labels(options.task)
     try:
-        codes, given, bucket_of, missing, starts = _read(sources, options, buckets, labels)
+        chunks, given, bucket_of, missing, starts = _read(sources, options, buckets)
     finally:
         for file in buckets.files:
             file.close()
@@ -214,7 +212,13 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
     for path, old, new in zip(paths, stamps, _stamps(paths)):
         if old != new:
             raise spec.CsvError(f"{path} changed while it was being prepared; run again")
-    task, class_names, final = labels.finish(source, len(codes))
+
+    def fail(row, message):  # For the label of a row counted over all files.
+        file = int(np.searchsorted(starts, row, side="right")) - 1
+        sources[file].fail(row - int(starts[file]), "label", message)
+
+    task, class_names, labels = labels_lib.finish(chunks, options.task, fail,
+                                                  source.where("label"))
     split_column = None if layout is None or layout.split is None else layout.names[layout.split]
     if given is not None:
         split_of, method = given, "files" if len(sources) == 3 else "column"
@@ -224,10 +228,10 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
                                 f"split; each split needs at least one row")
     else:
         method = "stratified" if task == spec.CLASSIFICATION else "random"
-        split_of = labels_lib.holdout_split(final[codes] if final is not None else np.zeros_like(
-            codes), class_names, options.split_seed, source.where("label"))
+        split_of = labels_lib.holdout_split(labels if class_names else np.zeros(
+            len(labels), np.int64), class_names, options.split_seed, source.where("label"))
     infos, moments, means = _write_splits(directory, buckets, split_of.astype(np.int64),
-                                          bucket_of.astype(np.int64), final, missing, starts,
+                                          bucket_of.astype(np.int64), labels, missing, starts,
                                           source, options.split_seed)
     storage.remove_tree(buckets.folder)
     names, (digests, key, _) = source.feature_names, hashes()
@@ -248,7 +252,7 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
         data_dir=directory, split_infos=infos, version=VERSION, check_data=False,
         features=tfds.features.FeaturesDict({
             "features": tfds.features.Tensor(shape=(None, len(names)), dtype=np.float32),
-            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32) if final is None
+            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32) if task == spec.REGRESSION
             else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)),
             "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
         supervised_keys=("features", "label"), metadata=tfds.core.MetadataDict(metadata),
