@@ -21,7 +21,7 @@ class NpzFile:
     """
 
     def __init__(self, path: str):
-        self.path, self.label_name, self.label_index = path, "y", 0
+        self.path, self.label_name, self.label = path, "y", 0
         try:
             arrays = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
         except (ValueError, zipfile.BadZipFile):

@@ -19,7 +19,7 @@ from selu_zoo import storage
 from selu_zoo.datasets import statistics
 from selu_zoo.datasets.tabular import labels as labels_lib
 from selu_zoo.datasets.tabular import spec
-from selu_zoo.datasets.tabular.csv_file import CsvFile, MISSING_MESSAGE, read_layouts
+from selu_zoo.datasets.tabular.csv_file import MISSING_MESSAGE, open_files
 from selu_zoo.datasets.tabular.npz_file import NpzFile
 
 NAME, VERSION = "selu_zoo_csv", "1.0.0"  # The folder <data_dir>/selu_zoo_csv/<stem>_<key>/1.0.0
@@ -33,6 +33,11 @@ _MEMORY_BYTES, _BUCKET_BYTES, _MAX_BUCKETS = 256 << 20, 64 << 20, 256
 def default_data_dir() -> str:
     """TFDS's data directory: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    stat = tf.io.gfile.stat(path)
+    return stat.length, stat.mtime_nsec
 
 
 def file_sha256(path: str) -> str:
@@ -193,14 +198,10 @@ def _write_splits(directory, buckets, split_of, bucket_of, labels, missing, star
                                      float(targets.mean), float(targets.variance)), means
 
 
-def _stamps(paths) -> list[tuple[int, int]]:
-    return [(stat.length, stat.mtime_nsec) for stat in map(tf.io.gfile.stat, paths)]
-
-
 def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
     """Reads, checks and splits the files, and writes the dataset into ``directory``;
     ``hashes()`` gives the files' SHA-256s and the key once the metadata needs them."""
-    source, layout = sources[0], getattr(sources[0], "layout", None)
+    source, layout = sources[0], sources[0] if kind == "csv" else None
     size = sum(tf.io.gfile.stat(s.path).length for s in sources)
     buckets = _Buckets(directory, size, len(source.feature_names))
     try:
@@ -209,8 +210,8 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
         for file in buckets.files:
             file.close()
     paths = [s.path for s in sources]
-    for path, old, new in zip(paths, stamps, _stamps(paths)):
-        if old != new:
+    for path, stamp in zip(paths, stamps):
+        if stamp != _stamp(path):
             raise spec.CsvError(f"{path} changed while it was being prepared; run again")
 
     def fail(row, message):  # For the label of a row counted over all files.
@@ -219,7 +220,6 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
 
     task, class_names, labels = labels_lib.finish(chunks, options.task, fail,
                                                   source.where("label"))
-    split_column = None if layout is None or layout.split is None else layout.names[layout.split]
     if given is not None:
         split_of, method = given, "files" if len(sources) == 3 else "column"
         empty = [s for s, n in zip(spec.SPLITS, np.bincount(given, minlength=3)) if not n]
@@ -235,10 +235,11 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
                                           source, options.split_seed)
     storage.remove_tree(buckets.folder)
     names, (digests, key, _) = source.feature_names, hashes()
+    split_column = None if layout is None or layout.split is None else layout.names[layout.split]
     metadata = {
-        "source": kind, "paths": paths, "sha256": list(digests),
-        "content_hash": key, "feature_names": list(names), "label_column": source.label_name,
-        "label_index": source.label_index, "task": task, "split": method,
+        "source": kind, "paths": paths, "sha256": list(digests), "content_hash": key,
+        "feature_names": list(names), "label_column": source.label_name,
+        "label_index": source.label, "task": task, "split": method,
         "class_names": None if class_names is None else list(class_names),
         "header": None if layout is None else layout.has_header, "split_column": split_column,
         "excluded_columns": [layout.names[i] for i in layout.excluded] if layout else [],
@@ -246,19 +247,17 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
         "imputed_means": {names[p]: mean for p, mean in means.items()},
         "rows_per_example": BLOCK_ROWS,
         "num_rows": dict(zip(spec.SPLITS, np.bincount(split_of, minlength=3).tolist()))}
-    how = {"files": "one file per split", "column": f"split by column {split_column!r}"}.get(
-        method, f"{method} 60/20/20 split (seed {options.split_seed})")
+    label = (tfds.features.Tensor(shape=(None,), dtype=np.float32) if class_names is None
+             else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)))
     tfds.folder_dataset.write_metadata(
         data_dir=directory, split_infos=infos, version=VERSION, check_data=False,
         features=tfds.features.FeaturesDict({
             "features": tfds.features.Tensor(shape=(None, len(names)), dtype=np.float32),
-            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32) if task == spec.REGRESSION
-            else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)),
-            "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
+            "label": label, "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
         supervised_keys=("features", "label"), metadata=tfds.core.MetadataDict(metadata),
-        description=f"{task.capitalize()} data from {', '.join(paths)} ({kind}); "
-                    f"{how}. An example is a block of up to {BLOCK_ROWS} rows; `row` is each "
-                    f"row's index among its file's data rows.")
+        description=f"{task.capitalize()} data from {', '.join(paths)} ({kind}), split: "
+                    f"{method}. An example is a block of up to {BLOCK_ROWS} rows; `row` is "
+                    f"each row's index among its file's data rows.")
     statistics.remember(directory, spec.SPLITS[0], moments)
 
 
@@ -296,7 +295,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
     stem = re.sub(r"\.[^./]*$", "", paths[0].rstrip("/").rsplit("/", 1)[-1]).lower()
     stem = re.sub(r"[^a-z0-9]+", "_", stem).strip("_")[:40] or "data"
     parent = storage.join(data_dir or default_data_dir(), NAME)
-    stamps = _stamps(paths)  # Unchanged at the end: the data read is the data hashed.
+    stamps = list(map(_stamp, paths))  # Unchanged at the end: the data read is the data hashed.
     # Hashing runs beside the read, unless a file of this name was prepared before: then
     # the hash comes first, to reuse that preparation if it is of these bytes.
     executor = concurrent.futures.ThreadPoolExecutor(1)
@@ -315,8 +314,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
             logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
             return _builder(directory)
     start = time.perf_counter()
-    sources = ([CsvFile(p, layout, options) for p, layout in zip(paths, read_layouts(
-        paths, options))] if kind == "csv" else [NpzFile(path) for path in paths])
+    sources = open_files(paths, options) if kind == "csv" else list(map(NpzFile, paths))
     for source in sources[1:]:
         if len(source.feature_names) != len(sources[0].feature_names):  # .npz files
             raise spec.CsvError(f"{source.path}: {len(source.feature_names)} features per row, "
@@ -353,11 +351,9 @@ def prepare_csv(paths, options: spec.CsvOptions | None = None, data_dir: str | N
       data_dir: TFDS data directory (not ``ram://``); None for `default_data_dir`.
 
     Returns:
-      A ``tfds.core.DatasetBuilder`` of splits train, validation and test, whose examples are
-      blocks of up to `BLOCK_ROWS` rows: ``features`` (float32), ``label`` (a sequence of
-      ``ClassLabel``, or float32) and ``row``; ``info.metadata`` holds ``num_rows``,
-      ``feature_names``, ``task``, ``class_names``, ``sha256``, ... The train statistics are
-      stored beside it (`selu_zoo.datasets.statistics`).
+      A ``tfds.core.DatasetBuilder`` whose examples are blocks of up to `BLOCK_ROWS` rows:
+      ``features``, ``label`` and ``row``; ``info.metadata`` describes the files and columns.
+      The train statistics are stored beside it (`selu_zoo.datasets.statistics`).
 
     Raises:
       spec.CsvError: For a bad file, in one line naming the file, and the column and line.
