@@ -90,7 +90,8 @@ def finish(chunks, task: str, fail, where: str):
         logging.warning("%s holds %d distinct integers, read as classes; set "
                         "task='regression' if it is a numeric target", where, len(class_names))
     code_of = {name: code for code, name in enumerate(class_names)}
-    return spec.CLASSIFICATION, class_names, np.array([code_of[n] for n in names], np.int64)[indices]
+    codes = np.array([code_of[name] for name in names], np.int64)
+    return spec.CLASSIFICATION, class_names, codes[indices]
 
 
 def split_codes(splits: pa.Array, fail) -> np.ndarray:
