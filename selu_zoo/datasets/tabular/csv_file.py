@@ -21,6 +21,8 @@ BLOCK_BYTES, WHOLE_FILE_BYTES = 4 << 20, 256 << 20
 FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)  # Doubles below it round to a finite float32.
 # Field texts read as missing values (compared after strip() and lower()).
 MISSING_TOKENS = frozenset({"", "?", "na", "n/a", "#n/a", "<na>", "nan", "-nan", "null", "none"})
+# pyarrow reads their usual spellings as nulls; others (" NA") take the slower way, as texts.
+_NULLS = sorted({f(t) for t in MISSING_TOKENS for f in (str, str.upper, str.capitalize)})
 _OPEN = {".gz": lambda raw: gzip.GzipFile(fileobj=raw), ".bz2": bz2.BZ2File}
 MISSING_MESSAGE = ("missing value {text}; set config.missing_values='mean' "
                    "(--config.missing_values=mean) to impute missing features with their "
@@ -180,24 +182,29 @@ class CsvFile:
             raise spec.CsvError(f"{self.path}: no {what} {column}; {self.columns_text()}")
         return column
 
-    def batches(self):
+    def batches(self, texts: bool = False):
         """Yields ``(features, labels, splits)`` of consecutive rows: float32 features (NaN
         where missing, inf where float32 cannot hold a value), the label and split-column
-        texts as pyarrow strings (splits None without a split column).
+        texts as pyarrow strings (splits None without a split column). Features are read as
+        ``texts`` first for a streamed file, or after a file read whole did not parse.
 
         Raises:
           spec.CsvError: For the first row that is not valid CSV, has another number of
             fields, or has a feature that is not a number.
         """
         plain = not self.path.lower().endswith(tuple(_OPEN))
+        whole = plain and tf.io.gfile.stat(self.path).length <= WHOLE_FILE_BYTES
+        texts = texts or not whole
         names = [f"c{i}" for i in range(len(self.names))]
+        types = dict.fromkeys(names, pa.string())
+        types.update({names[i]: pa.float32() for i in self.features if not texts})
         roles = [*self.features, self.label, *([] if self.split is None else [self.split])]
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
                                       skip_rows_after_names=self.header_line * self.has_header),
                    pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
                                        invalid_row_handler=lambda row: "error" if row.text.strip()
                                        else "skip"),
-                   pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                   pa_csv.ConvertOptions(column_types=types, null_values=_NULLS,
                                          include_columns=[names[i] for i in roles],
                                          strings_can_be_null=False))
         count, first = len(self.features), 0
@@ -205,18 +212,20 @@ class CsvFile:
             # pyarrow reads local files itself (in parallel), others through tf.io.gfile.
             source = self.path if plain and storage.is_local(self.path) else pa.PythonFile(raw, "r")
             try:
-                if plain and tf.io.gfile.stat(self.path).length <= WHOLE_FILE_BYTES:
-                    reader = pa_csv.read_csv(source, *options).to_batches()
-                else:
-                    reader = pa_csv.open_csv(source, *options)
+                reader = (pa_csv.read_csv(source, *options).to_batches() if whole else
+                          pa_csv.open_csv(source, *options))
                 for batch in reader:
                     x = np.empty((batch.num_rows, count), np.float32)
                     for position in range(count):
-                        x[:, position] = self._numbers(batch.column(position), first, position)
+                        column = batch.column(position)
+                        x[:, position] = self._numbers(column, first, position) if texts else column
                     yield x, batch.column(count), (None if self.split is None
                                                    else batch.column(count + 1))
                     first += batch.num_rows
             except pa.ArrowInvalid as error:
+                if not texts:  # Read whole: nothing was yielded yet.
+                    yield from self.batches(texts=True)
+                    return
                 for index, (line, fields) in self._rows():  # Find the line.
                     if index >= 0 and len(fields) != len(self.names):
                         raise spec.CsvError(f"{self.path} line {line}: {len(fields)} fields, but "
