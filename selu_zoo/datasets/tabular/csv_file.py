@@ -145,14 +145,6 @@ class CsvFile:
                            f"column_{i}" for i, name in enumerate(fields))
         self.label, self.split, self.features, self.excluded = len(fields) - 1, None, (), ()
 
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        return tuple(self.names[i] for i in self.features)
-
-    @property
-    def label_name(self) -> str:
-        return self.names[self.label]
-
     def describe(self, index: int) -> str:
         return (f"column {quoted(self.names[index])} (index {index})" if self.has_header
                 else f"column {index}")
@@ -310,6 +302,9 @@ def open_files(paths, options: spec.CsvOptions) -> list[CsvFile]:
                 raise spec.CsvError(f"{other.path}: column {i} is {quoted(mine)}, but in "
                                     f"{head.path} it is {quoted(theirs)}; separate split files "
                                     f"need the same columns")
-        other.names, other.label, other.split = head.names, head.label, head.split
-        other.features, other.excluded = head.features, head.excluded
+    for file in files:
+        file.names, file.label, file.split = head.names, head.label, head.split
+        file.features, file.excluded = head.features, head.excluded
+        file.feature_names = tuple(head.names[i] for i in head.features)
+        file.label_name = head.names[head.label]
     return files

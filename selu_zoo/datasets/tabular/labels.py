@@ -94,16 +94,6 @@ def finish(chunks, task: str, fail, where: str):
     return spec.CLASSIFICATION, class_names, codes[indices]
 
 
-def split_codes(splits: pa.Array, fail) -> np.ndarray:
-    """The split code (index in `spec.SPLITS`) of each split-column value of a batch;
-    ``fail(row, message)`` raises for the first other value."""
-    codes = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(splits)),
-                        value_set=pa.array(spec.SPLITS)).fill_null(-1).to_numpy()
-    if (codes < 0).any():
-        fail(int(np.argmax(codes < 0)), "split {text} is not one of train, validation, test")
-    return codes.astype(np.int8)
-
-
 def holdout_split(codes: np.ndarray, class_names, seed: int, where: str) -> np.ndarray:
     """Split codes giving each class's ``round(0.2 * n)`` rows (seeded) to test and as many to
     validation; ``class_names`` None for regression (one class, all codes 0).

@@ -12,6 +12,8 @@ import time
 
 from absl import logging
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -105,9 +107,13 @@ def _read(sources, options, buckets):
                                      "3.4e38)")
                 missing += nan.sum(axis=0)
             labels.append(texts.dictionary_encode())
-            if splits is not None:
-                given.append(labels_lib.split_codes(
-                    splits, lambda row, message: source.fail(first + row, "split", message)))
+            if splits is not None:  # The index in spec.SPLITS of each value.
+                given.append(pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(splits)),
+                                         value_set=pa.array(spec.SPLITS)).fill_null(-1)
+                             .to_numpy().astype(np.int8))
+                if (given[-1] < 0).any():
+                    source.fail(first + int(np.argmax(given[-1] < 0)), "split",
+                                "split {text} is not one of train, validation, test")
             elif len(sources) == 3:
                 given.append(np.full(n, file_index, np.int8))
             bucket_of.append(rng.integers(0, buckets.count, n, dtype=np.int16))
