@@ -13,62 +13,21 @@ are planned (each split read from disk once per run when it fits in memory; stre
 otherwise).
 """
 
-from selu_zoo.datasets.builders import ADDING_PROBLEM_LENGTHS
-from selu_zoo.datasets.builders import ADDING_PROBLEM_SEED
-from selu_zoo.datasets.builders import ADDING_PROBLEM_SIZES
-from selu_zoo.datasets.builders import adding_problem_arrays
-from selu_zoo.datasets.builders import AddingProblemConfig
-from selu_zoo.datasets.builders import EMBEDDED_BUILDERS
-from selu_zoo.datasets.builders import EMBEDDED_DATASETS
-from selu_zoo.datasets.builders import embedded_builder
-from selu_zoo.datasets.builders import HOLDOUT_FRACTION
-from selu_zoo.datasets.builders import SeluZooAddingProblem
-from selu_zoo.datasets.builders import SeluZooBreastCancer
-from selu_zoo.datasets.builders import SeluZooDigits
-from selu_zoo.datasets.builders import SeluZooIris
-from selu_zoo.datasets.builders import SeluZooWine
-from selu_zoo.datasets.builders import SPLIT_SEED
-from selu_zoo.datasets.builders import stratified_split_indices
-from selu_zoo.datasets.pipeline import CACHE_LIMIT_BYTES
-from selu_zoo.datasets.pipeline import Dataset
-from selu_zoo.datasets.pipeline import DatasetInfo
-from selu_zoo.datasets.pipeline import open_dataset
-from selu_zoo.datasets.pipeline import SPLITS
-from selu_zoo.datasets.pipeline import TEST
-from selu_zoo.datasets.pipeline import TRAIN
-from selu_zoo.datasets.pipeline import VALIDATION
-from selu_zoo.datasets.sources import CATALOG_VALIDATION_PERCENT
-from selu_zoo.datasets.sources import CLASSIFICATION
-from selu_zoo.datasets.sources import DatasetNotAvailableError
-from selu_zoo.datasets.sources import REGRESSION
+from selu_zoo.datasets.builders import (
+    ADDING_PROBLEM_LENGTHS, ADDING_PROBLEM_SEED, ADDING_PROBLEM_SIZES, adding_problem_arrays,
+    AddingProblemConfig, EMBEDDED_BUILDERS, EMBEDDED_DATASETS, embedded_builder,
+    HOLDOUT_FRACTION, SeluZooAddingProblem, SeluZooBreastCancer, SeluZooDigits, SeluZooIris,
+    SeluZooWine, SPLIT_SEED, stratified_split_indices)
+from selu_zoo.datasets.pipeline import (
+    CACHE_LIMIT_BYTES, Dataset, DatasetInfo, open_dataset, SPLITS, TEST, TRAIN, VALIDATION)
+from selu_zoo.datasets.sources import (
+    CATALOG_VALIDATION_PERCENT, CLASSIFICATION, DatasetNotAvailableError, REGRESSION)
 
 __all__ = [
-    "ADDING_PROBLEM_LENGTHS",
-    "ADDING_PROBLEM_SEED",
-    "ADDING_PROBLEM_SIZES",
-    "AddingProblemConfig",
-    "CACHE_LIMIT_BYTES",
-    "CATALOG_VALIDATION_PERCENT",
-    "CLASSIFICATION",
-    "Dataset",
-    "DatasetInfo",
-    "DatasetNotAvailableError",
-    "EMBEDDED_BUILDERS",
-    "EMBEDDED_DATASETS",
-    "HOLDOUT_FRACTION",
-    "REGRESSION",
-    "SPLITS",
-    "SPLIT_SEED",
-    "TEST",
-    "TRAIN",
-    "VALIDATION",
-    "SeluZooAddingProblem",
-    "SeluZooBreastCancer",
-    "SeluZooDigits",
-    "SeluZooIris",
-    "SeluZooWine",
-    "adding_problem_arrays",
-    "embedded_builder",
-    "open_dataset",
-    "stratified_split_indices",
-]
+    "ADDING_PROBLEM_LENGTHS", "ADDING_PROBLEM_SEED", "ADDING_PROBLEM_SIZES",
+    "AddingProblemConfig", "CACHE_LIMIT_BYTES", "CATALOG_VALIDATION_PERCENT", "CLASSIFICATION",
+    "Dataset", "DatasetInfo", "DatasetNotAvailableError", "EMBEDDED_BUILDERS",
+    "EMBEDDED_DATASETS", "HOLDOUT_FRACTION", "REGRESSION", "SPLITS", "SPLIT_SEED", "TEST",
+    "TRAIN", "VALIDATION", "SeluZooAddingProblem", "SeluZooBreastCancer", "SeluZooDigits",
+    "SeluZooIris", "SeluZooWine", "adding_problem_arrays", "embedded_builder", "open_dataset",
+    "stratified_split_indices"]

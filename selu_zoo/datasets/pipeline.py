@@ -1,21 +1,10 @@
 """`open_dataset`: one call gives a dataset's info and its splits as tf.data pipelines.
 
-Reads are planned so that no data is read twice and no split is held in memory to use a
-few rows of it:
-
-* counts come from the builder's info; statistics are remembered beside the prepared data
-  (`selu_zoo.datasets.statistics`), so a run reads no data to describe a dataset;
-* a split small enough (`CACHE_LIMIT_BYTES` decoded) is cached in memory by its first full
-  pass and then read from there: it is read from disk once per run, however many epochs;
-  a larger split streams from disk at every pass and memory stays flat;
-* `Dataset.take` returns a bounded number of rows (a probe, calibration or verification
-  examples), from the memory cache where there is one.
-
-Pipelines yield ``(features, label)``: float32 features of ``info.feature_shape`` (integer
-images scaled to [0, 1]) and int64 class labels or float32 targets. They are not
-standardized: `DatasetInfo` carries the train split's statistics, which a model holds in
-its own ``keras.layers.Normalization``, so a saved model standardizes its own inputs and
-nothing leaks from validation or test.
+Counts come from the builder's info and train statistics are remembered beside the prepared
+data, so describing a dataset reads no rows. A split up to `CACHE_LIMIT_BYTES` (decoded) is
+cached in memory by its first pass; a larger one streams from disk at every pass.
+Pipelines yield ``(features, label)``, not standardized: `DatasetInfo` carries the train
+split's statistics for the model's own ``keras.layers.Normalization``.
 """
 
 import dataclasses
@@ -32,9 +21,9 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 # Splits up to this size (decoded features and labels) are cached in memory.
 CACHE_LIMIT_BYTES = 32 * 2**20
 # Bound of the train shuffle buffer, in bytes of decoded examples (and at most 100,000).
+SHUFFLE_BUFFER_BYTES = 64 * 2**20
 # Shuffle seeds of a run's epochs: shuffle_seed * _EPOCH_SEEDS + epoch, distinct per epoch.
 _EPOCH_SEEDS = 2**31
-SHUFFLE_BUFFER_BYTES = 64 * 2**20
 _READ_BATCH = 4096
 
 
@@ -45,16 +34,13 @@ class DatasetInfo:
     Attributes:
       name: the dataset name as given.
       task: ``"classification"`` or ``"regression"``.
-      num_classes: number of classes; None for regression.
-      label_names: class names (index ``i`` names class ``i``); None for regression.
+      num_classes, label_names: classes and their names; None for regression.
       feature_names: names of tabular features (CSV columns); None otherwise.
       feature_shape: shape of one example's features.
-      num_examples: split name -> number of examples (from the builder's info).
-      mean: per-feature float32 mean over the train split, shape ``feature_shape``.
-      variance: per-feature float32 population variance over the train split. Constant
-        features (digits' border pixels) have variance 0.
-      label_mean: mean of the train split's targets (regression; 0 for classification).
-      label_variance: their variance (regression; 1 for classification).
+      num_examples: split name -> number of examples.
+      mean, variance: per-feature float32 train-split mean and population variance, of
+        shape ``feature_shape``.
+      label_mean, label_variance: of the train targets (regression; 0 and 1 otherwise).
     """
 
     name: str
@@ -101,10 +87,6 @@ class Dataset:
       feature_shape: as for `open_dataset`.
       cache_limit_bytes: splits up to this many decoded bytes are cached in memory; None
         for `CACHE_LIMIT_BYTES`, 0 to stream every split.
-
-    Attributes:
-      info: the `DatasetInfo`.
-      source: the `selu_zoo.datasets.sources.Source` it reads from.
     """
 
     def __init__(self, source, feature_shape=None, cache_limit_bytes=None):
@@ -138,7 +120,6 @@ class Dataset:
         return count is not None and count * self._example_bytes() <= self._cache_limit
 
     def _convert(self, features, label):
-        """Converts a batch of raw pairs (one function call per batch, not per example)."""
         if self.source.image and features.dtype.is_integer:
             features = tf.cast(features, tf.float32) / features.dtype.max
         else:
@@ -148,22 +129,13 @@ class Dataset:
                 tf.cast(label, tf.float32 if regression else tf.int64))
 
     def examples(self, split):
-        """One split's ``(features, label)`` examples, unbatched, in the stored order.
-
-        Args:
-          split: ``"train"``, ``"validation"`` or ``"test"``.
-
-        Returns:
-          A ``tf.data.Dataset``; always the same object for a split, so its memory cache
-          (small splits) is filled once and shared by every pass.
-        """
+        """One split's ``(features, label)`` examples, unbatched, in the stored order: always
+        the same ``tf.data.Dataset`` for a split, so its memory cache is filled once."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._examples:
-            # Converted in batches, and cached in batches: a tf.data function call per
-            # example costs more than reading it, and a memory cache keeps one set of
-            # tensors per element, whose overhead for small rows is several times the data
-            # (600,000 rows of 8 floats: 190 MiB cached one by one, 23 MiB of data).
+            # Converted and cached in batches: a call per example costs more than reading it,
+            # and a cache's overhead per element is several times a small row's data.
             examples = self.source.read_batches(split).map(
                 self._convert, num_parallel_calls=tf.data.AUTOTUNE)
             if self.cached(split):
@@ -179,22 +151,18 @@ class Dataset:
                 drop_remainder=False, map_fn=None, epochs=None):
         """Batched, prefetched examples of a split.
 
-        With ``shuffle_seed`` and ``epochs``, epoch ``e``'s order is a function of
-        ``(shuffle_seed, e)`` alone, so a run resumed at epoch ``e`` reads the batches the
-        uninterrupted run read from there on; each epoch ends with its own last (possibly
-        smaller) batch: `steps_per_epoch` batches.
-
         Args:
           split: a split name.
           batch_size: a positive int.
           shuffle_seed: shuffle with this seed; None keeps the stored order.
-          repeat: repeat forever (for a fixed number of steps per epoch; reshuffled each pass
-            with ``shuffle_seed``, as ``tf.data`` does).
+          repeat: repeat forever (reshuffled each pass with ``shuffle_seed``).
           drop_remainder: drop a last, smaller batch.
           map_fn: applied to each batch of ``(features, labels)`` (a task's
-            ``training_pair``); one call per batch, not per example.
+            ``training_pair``).
           epochs: with ``shuffle_seed``, a ``range`` of 0-based epoch numbers: one pass per
-            epoch, each in its own order. None: one pass, reshuffled on each iteration.
+            epoch, in an order that is a function of ``(shuffle_seed, epoch)`` alone (a
+            resumed run reads what the uninterrupted run read), each of `steps_per_epoch`
+            batches. None: one pass, reshuffled on each iteration.
 
         Returns:
           A ``tf.data.Dataset``.
@@ -226,8 +194,7 @@ class Dataset:
         """One shuffled pass per epoch number, each seeded by ``(seed, epoch)``.
 
         Python-int seeds per epoch: a tensor seed under a global seed
-        (``keras.utils.set_random_seed``) fails in ``tf.data``'s seed handling. The passes
-        are chained by `tf.data.Dataset.choose_from_datasets`, flat however many epochs.
+        (``keras.utils.set_random_seed``) fails in ``tf.data``'s seed handling.
         """
         if not epochs:  # a run resumed after its last epoch
             return examples.take(0).batch(batch_size)
@@ -246,18 +213,8 @@ class Dataset:
         return max(1, -(-self.info.num_examples[split] // batch_size))
 
     def take(self, split, count):
-        """The first ``count`` examples of a split as NumPy arrays (a bounded read).
-
-        A small split is first read whole into its memory cache (that read serves every
-        later pass too); a large one reads only these rows.
-
-        Args:
-          split: a split name.
-          count: the most examples returned.
-
-        Returns:
-          ``(features, labels)`` with at most ``count`` rows.
-        """
+        """Up to ``count`` first examples of a split as NumPy ``(features, labels)``; a split
+        that is cached in memory is read whole into the cache first."""
         examples = self.examples(split)
         if self.cached(split) and split not in self._filled:
             for _ in examples.batch(_READ_BATCH):
@@ -277,13 +234,12 @@ def open_dataset(name, *, data_dir=None, download=True, feature_shape=None,
     """Opens a dataset: prepares (or downloads) it if needed and describes it.
 
     Args:
-      name: an embedded dataset, ``csv:PATH`` or a TFDS catalog name (see
-        `selu_zoo.datasets.sources.open_source`).
+      name: an embedded dataset, ``csv:PATH``, ``npz:PATH`` or a TFDS catalog name.
       data_dir: TFDS data folder (any tf.io.gfile path); None for TFDS's default.
       download: whether a catalog dataset may be downloaded.
       feature_shape: reshape each example to this (same number of values); None keeps
         the stored shape.
-      csv_options: `selu_zoo.datasets.tabular.CsvOptions` for CSV files.
+      csv_options: `selu_zoo.datasets.tabular.CsvOptions` for CSV and .npz files.
 
     Returns:
       The `Dataset`.
@@ -293,6 +249,7 @@ def open_dataset(name, *, data_dir=None, download=True, feature_shape=None,
       selu_zoo.datasets.DatasetNotAvailableError: for a catalog dataset that is neither
         prepared nor downloadable now.
       selu_zoo.storage.CorruptFileError: for corrupt or incomplete prepared data.
+      selu_zoo.datasets.tabular.CsvError: for a tabular file that cannot be used.
     """
     source = sources.open_source(name, data_dir=data_dir, download=download,
                                  csv_options=csv_options)

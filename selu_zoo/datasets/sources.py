@@ -1,11 +1,8 @@
 """Opening a dataset by name: embedded builders, the TFDS catalog (downloaded on request), CSV.
 
-`open_source` returns a `Source`: the prepared TFDS builder, what its examples are
-(classification or regression, classes, feature shape), its split names and how many
-examples each holds (from the builder's info), and `Source.read_batches`, the one place
-that reads a split's files. Everything that can be checked without reading data is checked here,
-before any training: an unknown name, a catalog dataset that is neither prepared nor
-downloadable, a corrupt ``dataset_info.json``, prepared files that went missing.
+`open_source` returns a `Source`: the prepared TFDS builder, what its examples are, and
+`Source.read_batches`, the one place that reads a split's files. What can be checked without
+reading data is checked here, before any training.
 """
 
 import dataclasses
@@ -47,8 +44,7 @@ class Source:
       image: whether features are a ``tfds.features.Image`` (integers scaled to [0, 1]).
       stored_shape: the shape of one example's features as stored.
       task: ``"classification"`` or ``"regression"``.
-      num_classes: number of classes; None for regression.
-      label_names: class names; None for regression.
+      num_classes, label_names: classes and their names; None for regression.
       feature_names: names of the features of tabular data; None otherwise.
       split_specs: our split name -> TFDS split spec (validation may be carved from train).
     """
@@ -64,21 +60,12 @@ class Source:
     split_specs: dict
 
     def read_batches(self, split):
-        """Reads one split from disk as batches of raw ``(features, labels)`` pairs.
+        """One split's raw ``(features, labels)`` pairs from disk, in batches of up to
+        `PARSE_BATCH`, in the order and with the values of ``builder.as_dataset``.
 
-        Datasets whose input and label are plain tensors in TFRecord files (the embedded
-        and tabular ones) are parsed `PARSE_BATCH` records per call (TFDS parses one record
-        per call, which is far slower), or one block of rows per call where each record
-        holds a block (the tabular ones); the order and values are those of
-        ``builder.as_dataset``. Other datasets (encoded images, mocked data) are read
-        through ``as_dataset`` and batched. TFDS's own memory cache (``try_autocache``) is
-        off either way: `selu_zoo.datasets.pipeline` decides what is cached.
-
-        Args:
-          split: ``"train"``, ``"validation"`` or ``"test"``.
-
-        Returns:
-          A ``tf.data.Dataset`` of batches of up to `PARSE_BATCH` pairs, in the stored order.
+        Plain tensors in TFRecord files (embedded and tabular data) are parsed a batch (or
+        a stored block of rows) per call, not a record per call as TFDS does; other data
+        goes through ``as_dataset``. TFDS's own memory cache is off either way.
         """
         spec = self.split_specs[split]
         parser = _parser(self.builder)
@@ -110,11 +97,8 @@ class Source:
         return _blocks(self.builder.info)
 
     def num_examples(self, split):
-        """The number of examples (rows) of a split, from the builder's info (no data read).
-
-        Returns:
-          An int, or None when the info does not say (mocked catalog data).
-        """
+        """The number of examples (rows) of a split from the builder's info; None when the
+        info does not say (mocked catalog data)."""
         splits = self.builder.info.splits
         if self.blocks:
             return int(self.builder.info.metadata["num_rows"][self.split_specs[split]])
@@ -131,14 +115,10 @@ def _blocks(info):
 
 
 def _parser(builder):
-    """A function from serialized records to ``(features, labels)``, or None.
-
-    None unless the data are TFRecord files described by split info, and the input and
-    label are `tfds.features.Tensor` / `Scalar` / `ClassLabel` features (or a `Sequence` of
-    one, for blocks of rows) stored as float32 or integer numbers: then decoding is the
-    identity and ``tf.io.parse_example`` on a batch of records (or on one block) gives
-    exactly what TFDS's per-record decoding gives.
-    """
+    """A function from serialized records to ``(features, labels)``, or None unless the data
+    are TFRecord files whose input and label are numeric `Tensor`, `Scalar` or `ClassLabel`
+    features (or a `Sequence` of one): then ``tf.io.parse_example`` gives what TFDS's
+    decoding gives."""
     info = builder.info
     if info.file_format != tfds.core.FileFormat.TFRECORD or not info.splits:
         return None
@@ -189,13 +169,9 @@ def _split_specs(name, splits):
 
 
 def _check_download_hosts(name, builder):
-    """Fails fast, in one line, when the hosts a catalog dataset downloads from are not reachable.
-
-    TFDS itself retries every file for minutes before it gives up.
-
-    Raises:
-      DatasetNotAvailableError: naming the host and how to prepare the data by hand.
-    """
+    """Raises `DatasetNotAvailableError` in one line, naming the host and how to prepare the
+    data by hand, when a catalog dataset's hosts are not reachable (TFDS would retry every
+    file for minutes)."""
     hosts = sorted({(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
                     for parsed in map(urllib.parse.urlparse, builder.url_infos or {})
                     if parsed.hostname})
@@ -211,11 +187,8 @@ def _check_download_hosts(name, builder):
 
 
 def _readable(name, folder, make_builder):
-    """``make_builder()``, with a corrupt prepared ``dataset_info.json`` as one line.
-
-    Raises:
-      storage.CorruptFileError: naming the dataset's folder and the fix.
-    """
+    """``make_builder()``; a corrupt prepared ``dataset_info.json`` raises
+    `storage.CorruptFileError` naming the dataset's folder and the fix."""
     try:
         # TFDS gives a builder of a dataset not prepared yet an empty temporary folder
         # (DatasetInfo.initialize_from_bucket) and never deletes it: it is made in ours.
@@ -319,12 +292,11 @@ def open_source(name, *, data_dir=None, download=True, csv_options=None):
     """Opens (and prepares, or downloads, if needed) the dataset called ``name``.
 
     Args:
-      name: an embedded dataset (`builders.EMBEDDED_DATASETS`; ``adding_problem/t200``
-        picks a config), ``csv:PATH``, ``csv:TRAIN,VALIDATION,TEST`` or ``npz:PATH``, or a
-        TFDS catalog name (optionally ``name/config:version``).
+      name: an embedded dataset (``adding_problem/t200`` picks a config), ``csv:PATH``,
+        ``csv:TRAIN,VALIDATION,TEST``, ``npz:PATH``, or a TFDS catalog name (optionally
+        ``name/config:version``).
       data_dir: TFDS data folder (any tf.io.gfile path); None for TFDS's default.
-      download: whether a catalog dataset that is not prepared may be downloaded. Embedded
-        and CSV datasets never download.
+      download: whether a catalog dataset that is not prepared may be downloaded.
       csv_options: `selu_zoo.datasets.tabular.CsvOptions` for CSV and NPZ files.
 
     Returns:

@@ -1,12 +1,6 @@
-"""Train-split statistics by streaming, remembered beside the prepared data.
-
-Standardization statistics (per-feature mean and population variance; for regression also
-the target's) come from the train split only. They are computed in one streaming pass,
-batch by batch, with Chan et al.'s parallel update in float64 (the result matches a
-two-pass NumPy computation without holding the split in memory), and stored as a small
-JSON file in the prepared dataset's folder, so later runs read no data for them. A folder
-that cannot be written (a shared, read-only ``data_dir``) only means the pass is repeated.
-"""
+"""Train-split statistics, computed in one streaming pass (Chan et al.'s parallel update in
+float64) and remembered as a JSON file beside the prepared data; a folder that cannot be
+written (a read-only ``data_dir``) only means the pass is repeated."""
 
 import dataclasses
 import re
@@ -23,16 +17,8 @@ _VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class Moments:
-    """Per-feature statistics of a split.
-
-    Attributes:
-      count: number of examples.
-      mean: float64 per-feature mean, flattened: shape ``(values per example,)``.
-      variance: float64 per-feature population variance (ddof 0, as Keras' ``adapt``),
-        flattened.
-      label_mean: mean of the labels (meaningful for regression targets).
-      label_variance: population variance of the labels.
-    """
+    """A split's example count, float64 per-feature mean and population variance (ddof 0,
+    as Keras' ``adapt``; flattened), and its labels' mean and variance."""
 
     count: int
     mean: np.ndarray
@@ -67,13 +53,7 @@ class Accumulator:
 
 
 def compute_moments(examples):
-    """One streaming pass over ``(features, label)`` examples.
-
-    Args:
-      examples: an unbatched ``tf.data.Dataset`` of float32 features and numeric labels.
-
-    Returns:
-      The `Moments`.
+    """The `Moments` of an unbatched ``tf.data.Dataset`` of ``(features, label)``.
 
     Raises:
       ValueError: if there are no examples.
@@ -107,16 +87,8 @@ def _load(path):
 
 
 def train_moments(examples, folder, split_spec):
-    """The `Moments` of a split: remembered in ``folder``, else computed and remembered.
-
-    Args:
-      examples: the split as float32 ``(features, label)`` examples (read only if needed).
-      folder: the prepared dataset's folder (any tf.io.gfile path).
-      split_spec: the TFDS split spec the examples come from (part of the file name).
-
-    Returns:
-      The `Moments`.
-    """
+    """The `Moments` of a split: remembered in ``folder``, else computed from ``examples``
+    and remembered under the name of ``split_spec``."""
     path = _cache_path(folder, split_spec)
     moments = _load(path) if storage.exists(path) else None
     if moments is not None:

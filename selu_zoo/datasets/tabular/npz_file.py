@@ -14,14 +14,14 @@ from selu_zoo.datasets.tabular import spec
 
 class NpzFile:
     """One ``.npz`` file of arrays ``x`` (a row of numbers per example) and ``y`` (a number or
-    string per example), read whole: an ``.npz`` is what NumPy held in memory.
+    string per example), read whole.
 
     Raises:
       spec.CsvError: From the constructor, if the file is not such an ``.npz``.
     """
 
     def __init__(self, path: str):
-        self.path, self.label_name, self.label_index = path, "y", 0
+        self.path, self.label_name, self.label = path, "y", 0
         try:
             arrays = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
         except (ValueError, zipfile.BadZipFile):
@@ -33,14 +33,12 @@ class NpzFile:
                                 f"and y")
         x, y = arrays["x"], arrays["y"]
         y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-        for name, array, ok, needs in (
-                ("x", x, x.ndim >= 2 and x.dtype.kind in "biuf",
-                 "one row of numbers per example (2-D or more)"),
-                ("y", y, y.ndim == 1 and y.dtype.kind in "biufUS",
-                 "one number or string per example (1-D)")):
-            if not ok:
-                raise spec.CsvError(f"{path}: {name} has shape {array.shape} and dtype "
-                                    f"{array.dtype}; it needs {needs}")
+        if not (x.ndim >= 2 and x.dtype.kind in "biuf"):
+            raise spec.CsvError(f"{path}: x has shape {x.shape} and dtype {x.dtype}; it needs "
+                                f"one row of numbers per example (2-D or more)")
+        if not (y.ndim == 1 and y.dtype.kind in "biufUS"):
+            raise spec.CsvError(f"{path}: y has shape {y.shape} and dtype {y.dtype}; it needs "
+                                f"one number or string per example (1-D)")
         if len(y) != len(x):
             raise spec.CsvError(f"{path}: x has {len(x)} rows but y has {len(y)}")
         self._x, self._y = x.reshape(len(x), -1), y

@@ -12,6 +12,8 @@ import time
 
 from absl import logging
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -19,11 +21,11 @@ from selu_zoo import storage
 from selu_zoo.datasets import statistics
 from selu_zoo.datasets.tabular import labels as labels_lib
 from selu_zoo.datasets.tabular import spec
-from selu_zoo.datasets.tabular.csv_file import CsvFile, MISSING_MESSAGE, read_layouts
+from selu_zoo.datasets.tabular.csv_file import MISSING_MESSAGE, open_files
 from selu_zoo.datasets.tabular.npz_file import NpzFile
 
 NAME, VERSION = "selu_zoo_csv", "1.0.0"  # The folder <data_dir>/selu_zoo_csv/<stem>_<key>/1.0.0
-PREPARATION_FORMAT = 2  # Part of the key: bump when the same input would be prepared otherwise.
+PREPARATION_FORMAT = 3  # Part of the key: bump when the same input would be prepared otherwise.
 BLOCK_ROWS = 1024  # Rows per stored TFDS example.
 # Rows go to random buckets, each shuffled in memory and written as one shard per split:
 # one bucket in memory for inputs up to _MEMORY_BYTES, else files of about _BUCKET_BYTES.
@@ -33,6 +35,11 @@ _MEMORY_BYTES, _BUCKET_BYTES, _MAX_BUCKETS = 256 << 20, 64 << 20, 256
 def default_data_dir() -> str:
     """TFDS's data directory: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    stat = tf.io.gfile.stat(path)
+    return stat.length, stat.mtime_nsec
 
 
 def file_sha256(path: str) -> str:
@@ -45,11 +52,10 @@ def file_sha256(path: str) -> str:
 
 
 class _Buckets:
-    """Rows ``(x, value, code, row)`` in random buckets: one in memory, or files on disk."""
+    """Rows ``(x, row)`` in random buckets: one in memory, or files on disk."""
 
     def __init__(self, directory: str, input_bytes: int, num_features: int):
-        self.dtype = np.dtype([("x", "<f4", (num_features,)), ("value", "<f8"),
-                               ("code", "<i4"), ("row", "<i8")])
+        self.dtype = np.dtype([("x", "<f4", (num_features,)), ("row", "<i8")])
         self.count = 1 if input_bytes <= _MEMORY_BYTES else min(
             -(-input_bytes // _BUCKET_BYTES), _MAX_BUCKETS)
         self.folder, self.parts, self.files = storage.join(directory, "buckets"), [], []
@@ -58,31 +64,33 @@ class _Buckets:
             storage.makedirs(self.folder)
             self.files = [tf.io.gfile.GFile(path, "wb") for path in self.paths]
 
-    def write(self, columns: tuple, bucket: np.ndarray) -> None:
+    def write(self, x: np.ndarray, rows: np.ndarray, bucket: np.ndarray) -> None:
         if not self.files:
-            return self.parts.append(columns)
-        records = np.empty(len(bucket), self.dtype)
-        for name, column in zip(self.dtype.names, columns):
-            records[name] = column
+            return self.parts.append((x, rows))
+        records = np.empty(len(rows), self.dtype)
+        records["x"], records["row"] = x, rows
         for index, file in enumerate(self.files):
             file.write(records[bucket == index].tobytes())
 
-    def read(self, index: int) -> tuple:
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not self.files:
-            return self.parts[0] if len(self.parts) == 1 else tuple(
-                np.concatenate(column) for column in zip(*self.parts))
+            return tuple(map(np.concatenate, zip(*self.parts)))
         with tf.io.gfile.GFile(self.paths[index], "rb") as f:
             records = np.frombuffer(f.read(), self.dtype)
-        return tuple(records[name] for name in self.dtype.names)
+        return records["x"], records["row"]
 
 
-def _read(sources, options, buckets, labels):
-    """Reads and checks every row once, into a random bucket (raises `spec.CsvError` at the
-    first bad row); returns per row the class code (-1 if not kept), the split the files or a
-    split column give (None if they do not) and the bucket, per feature the count of missing
-    values, and each file's first row number."""
+def _read(sources, options, buckets):
+    """Reads and checks every row once, into a random bucket; returns each batch's labels
+    (dictionary-encoded), per row the split the files or a split column give (None if they
+    do not) and the bucket, per feature the count of missing values, and each file's first
+    row.
+
+    Raises:
+      spec.CsvError: At the first bad feature or split value, or for a file without rows.
+    """
     rng = np.random.default_rng([options.split_seed, 1])
-    codes, given, bucket_of, starts = [], [], [], []
+    labels, given, bucket_of, starts = [], [], [], []
     missing, total = np.zeros(len(sources[0].feature_names), np.int64), 0
     for file_index, source in enumerate(sources):
         starts.append(total)
@@ -98,18 +106,23 @@ def _read(sources, options, buckets, labels):
                                 else "{text} is not a finite float32 number (magnitude below "
                                      "3.4e38)")
                 missing += nan.sum(axis=0)
-            code, value = labels.add(texts, source, first)
-            if splits is not None or len(sources) == 3:
-                given.append(np.full(n, file_index, np.int8) if splits is None
-                             else labels_lib.split_codes(splits, source, first))
+            labels.append(texts.dictionary_encode())
+            if splits is not None:  # The index in spec.SPLITS of each value.
+                given.append(pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(splits)),
+                                         value_set=pa.array(spec.SPLITS)).fill_null(-1)
+                             .to_numpy().astype(np.int8))
+                if (given[-1] < 0).any():
+                    source.fail(first + int(np.argmax(given[-1] < 0)), "split",
+                                "split {text} is not one of train, validation, test")
+            elif len(sources) == 3:
+                given.append(np.full(n, file_index, np.int8))
             bucket_of.append(rng.integers(0, buckets.count, n, dtype=np.int16))
-            buckets.write((x, value, code, np.arange(total, total + n)), bucket_of[-1])
-            codes.append(code)
+            buckets.write(x, np.arange(total, total + n), bucket_of[-1])
             total += n
         if total == starts[-1]:
             raise spec.CsvError(f"{source.path}: no data rows")
-    return (np.concatenate(codes), np.concatenate(given) if given else None,
-            np.concatenate(bucket_of), missing, np.array(starts))
+    return (labels, np.concatenate(given) if given else None, np.concatenate(bucket_of),
+            missing, np.array(starts))
 
 
 def _lists(message: str, values: np.ndarray) -> list[bytes]:
@@ -141,7 +154,7 @@ def _write_shard(path: str, x: np.ndarray, label: np.ndarray, row: np.ndarray, r
     return len(columns)
 
 
-def _write_splits(directory, buckets, split_of, bucket_of, final, missing, starts, source,
+def _write_splits(directory, buckets, split_of, bucket_of, labels, missing, starts, source,
                   seed):
     """Writes each bucket as one shard per split, its blocks of rows in a random order (a
     shuffle buffer of a hundred blocks then mixes even a sorted file), missing values as the
@@ -153,8 +166,8 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, missing, start
     count, positions = buckets.count, np.flatnonzero(missing)
     sums, counts = np.zeros(len(positions)), np.zeros(len(positions))
     for index in range(count if len(positions) else 0):  # A pass for the train means.
-        x, _, _, ids = buckets.read(index)
-        x = x[split_of[ids] == 0][:, positions]
+        x, rows = buckets.read(index)
+        x = x[split_of[rows] == 0][:, positions]
         sums += np.nansum(x, axis=0, dtype=np.float64)
         counts += (~np.isnan(x)).sum(axis=0)
     if not counts.all():
@@ -162,60 +175,57 @@ def _write_splits(directory, buckets, split_of, bucket_of, final, missing, start
         raise spec.CsvError(f"{source.where(position)}: no value in the train split to impute "
                             f"its {missing[position]} missing values from; exclude the column")
     means = {int(p): float(total / n) for p, total, n in zip(positions, sums, counts)}
-    rows = np.bincount(split_of * count + bucket_of, minlength=3 * count).reshape(3, count)
-    shards = [np.flatnonzero(rows[split]).tolist() for split in range(3)]
+    shards = np.bincount(split_of * count + bucket_of, minlength=3 * count).reshape(3, count)
+    shards = [np.flatnonzero(in_split).tolist() for in_split in shards]
     lengths, rng = [[], [], []], np.random.default_rng([seed, 2])
-    features, labels = statistics.Accumulator(), statistics.Accumulator()
+    features, targets = statistics.Accumulator(), statistics.Accumulator()
     templates = [tfds.core.ShardedFileTemplate(data_dir=directory, dataset_name=NAME,
                                                split=name, filetype_suffix="tfrecord")
                  for name in spec.SPLITS]
     for index in range(count):
-        xs, values, codes, ids = buckets.read(index)
-        split_of_row = split_of[ids]
+        xs, ids = buckets.read(index)
         for split, template in enumerate(templates):
-            chosen = split_of_row == split
-            if not chosen.any():
+            row = ids[split_of[ids] == split]
+            if not len(row):
                 continue
-            x, row = xs[chosen], ids[chosen]
-            if len(starts) > 1:  # Each file's rows count from 0.
-                row -= starts[np.searchsorted(starts, row, side="right") - 1]
+            x, label = xs[split_of[ids] == split], labels[row]
             for position, mean in means.items():
                 x[np.isnan(x[:, position]), position] = mean
-            label = values[chosen].astype(np.float32) if final is None else final[codes[chosen]]
+            for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
+                features.add(x[start:start + (1 << 16)])
+                targets.add(label[start:start + (1 << 16)])
+            row = row - starts[np.searchsorted(starts, row, side="right") - 1]  # In its file.
             path = template.sharded_filepath(shard_index=shards[split].index(index),
                                              num_shards=len(shards[split]))
             lengths[split].append(_write_shard(os.fspath(path), x, label, row, rng))
-            for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
-                features.add(x[start:start + (1 << 16)])
-                labels.add(label[start:start + (1 << 16)])
     infos = [tfds.core.SplitInfo(name=t.split, shard_lengths=n, num_bytes=0,
                                  filename_template=t) for t, n in zip(templates, lengths)]
     return infos, statistics.Moments(features.count, features.mean, features.variance,
-                                     float(labels.mean), float(labels.variance)), means
-
-
-def _stamps(paths) -> list[tuple[int, int]]:
-    return [(stat.length, stat.mtime_nsec) for stat in map(tf.io.gfile.stat, paths)]
+                                     float(targets.mean), float(targets.variance)), means
 
 
 def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
     """Reads, checks and splits the files, and writes the dataset into ``directory``;
     ``hashes()`` gives the files' SHA-256s and the key once the metadata needs them."""
-    source, layout = sources[0], getattr(sources[0], "layout", None)
+    source, layout = sources[0], sources[0] if kind == "csv" else None
     size = sum(tf.io.gfile.stat(s.path).length for s in sources)
     buckets = _Buckets(directory, size, len(source.feature_names))
-    labels = labels_lib.Labels(options.task)
     try:
-        codes, given, bucket_of, missing, starts = _read(sources, options, buckets, labels)
+        chunks, given, bucket_of, missing, starts = _read(sources, options, buckets)
     finally:
         for file in buckets.files:
             file.close()
     paths = [s.path for s in sources]
-    for path, old, new in zip(paths, stamps, _stamps(paths)):
-        if old != new:
+    for path, stamp in zip(paths, stamps):
+        if stamp != _stamp(path):
             raise spec.CsvError(f"{path} changed while it was being prepared; run again")
-    task, class_names, final = labels.finish(source, len(codes))
-    split_column = None if layout is None or layout.split is None else layout.names[layout.split]
+
+    def fail(row, message):  # For the label of a row counted over all files.
+        file = int(np.searchsorted(starts, row, side="right")) - 1
+        sources[file].fail(row - int(starts[file]), "label", message)
+
+    task, class_names, labels = labels_lib.finish(chunks, options.task, fail,
+                                                  source.where("label"))
     if given is not None:
         split_of, method = given, "files" if len(sources) == 3 else "column"
         empty = [s for s, n in zip(spec.SPLITS, np.bincount(given, minlength=3)) if not n]
@@ -224,17 +234,18 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
                                 f"split; each split needs at least one row")
     else:
         method = "stratified" if task == spec.CLASSIFICATION else "random"
-        split_of = labels_lib.holdout_split(final[codes] if final is not None else np.zeros_like(
-            codes), class_names, options.split_seed, source.where("label"))
+        split_of = labels_lib.holdout_split(labels if class_names else np.zeros(
+            len(labels), np.int64), class_names, options.split_seed, source.where("label"))
     infos, moments, means = _write_splits(directory, buckets, split_of.astype(np.int64),
-                                          bucket_of.astype(np.int64), final, missing, starts,
+                                          bucket_of.astype(np.int64), labels, missing, starts,
                                           source, options.split_seed)
     storage.remove_tree(buckets.folder)
     names, (digests, key, _) = source.feature_names, hashes()
+    split_column = None if layout is None or layout.split is None else layout.names[layout.split]
     metadata = {
-        "source": kind, "paths": paths, "sha256": list(digests),
-        "content_hash": key, "feature_names": list(names), "label_column": source.label_name,
-        "label_index": source.label_index, "task": task, "split": method,
+        "source": kind, "paths": paths, "sha256": list(digests), "content_hash": key,
+        "feature_names": list(names), "label_column": source.label_name,
+        "label_index": source.label, "task": task, "split": method,
         "class_names": None if class_names is None else list(class_names),
         "header": None if layout is None else layout.has_header, "split_column": split_column,
         "excluded_columns": [layout.names[i] for i in layout.excluded] if layout else [],
@@ -242,19 +253,17 @@ def _write_dataset(kind, sources, hashes, stamps, options, directory) -> None:
         "imputed_means": {names[p]: mean for p, mean in means.items()},
         "rows_per_example": BLOCK_ROWS,
         "num_rows": dict(zip(spec.SPLITS, np.bincount(split_of, minlength=3).tolist()))}
-    how = {"files": "one file per split", "column": f"split by column {split_column!r}"}.get(
-        method, f"{method} 60/20/20 split (seed {options.split_seed})")
+    label = (tfds.features.Tensor(shape=(None,), dtype=np.float32) if class_names is None
+             else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)))
     tfds.folder_dataset.write_metadata(
         data_dir=directory, split_infos=infos, version=VERSION, check_data=False,
         features=tfds.features.FeaturesDict({
             "features": tfds.features.Tensor(shape=(None, len(names)), dtype=np.float32),
-            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32) if final is None
-            else tfds.features.Sequence(tfds.features.ClassLabel(names=class_names)),
-            "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
+            "label": label, "row": tfds.features.Tensor(shape=(None,), dtype=np.int64)}),
         supervised_keys=("features", "label"), metadata=tfds.core.MetadataDict(metadata),
-        description=f"{task.capitalize()} data from {', '.join(paths)} ({kind}); "
-                    f"{how}. An example is a block of up to {BLOCK_ROWS} rows; `row` is each "
-                    f"row's index among its file's data rows.")
+        description=f"{task.capitalize()} data from {', '.join(paths)} ({kind}), split: "
+                    f"{method}. An example is a block of up to {BLOCK_ROWS} rows; `row` is "
+                    f"each row's index among its file's data rows.")
     statistics.remember(directory, spec.SPLITS[0], moments)
 
 
@@ -292,7 +301,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
     stem = re.sub(r"\.[^./]*$", "", paths[0].rstrip("/").rsplit("/", 1)[-1]).lower()
     stem = re.sub(r"[^a-z0-9]+", "_", stem).strip("_")[:40] or "data"
     parent = storage.join(data_dir or default_data_dir(), NAME)
-    stamps = _stamps(paths)  # Unchanged at the end: the data read is the data hashed.
+    stamps = list(map(_stamp, paths))  # Unchanged at the end: the data read is the data hashed.
     # Hashing runs beside the read, unless a file of this name was prepared before: then
     # the hash comes first, to reuse that preparation if it is of these bytes.
     executor = concurrent.futures.ThreadPoolExecutor(1)
@@ -311,8 +320,7 @@ def _prepare(kind: str, paths, options: spec.CsvOptions | None, data_dir: str | 
             logging.info("Reusing %s prepared in %s", ", ".join(paths), directory)
             return _builder(directory)
     start = time.perf_counter()
-    sources = ([CsvFile(p, layout, options) for p, layout in zip(paths, read_layouts(
-        paths, options))] if kind == "csv" else [NpzFile(path) for path in paths])
+    sources = open_files(paths, options) if kind == "csv" else list(map(NpzFile, paths))
     for source in sources[1:]:
         if len(source.feature_names) != len(sources[0].feature_names):  # .npz files
             raise spec.CsvError(f"{source.path}: {len(source.feature_names)} features per row, "
@@ -349,11 +357,9 @@ def prepare_csv(paths, options: spec.CsvOptions | None = None, data_dir: str | N
       data_dir: TFDS data directory (not ``ram://``); None for `default_data_dir`.
 
     Returns:
-      A ``tfds.core.DatasetBuilder`` of splits train, validation and test, whose examples are
-      blocks of up to `BLOCK_ROWS` rows: ``features`` (float32), ``label`` (a sequence of
-      ``ClassLabel``, or float32) and ``row``; ``info.metadata`` holds ``num_rows``,
-      ``feature_names``, ``task``, ``class_names``, ``sha256``, ... The train statistics are
-      stored beside it (`selu_zoo.datasets.statistics`).
+      A ``tfds.core.DatasetBuilder`` whose examples are blocks of up to `BLOCK_ROWS` rows:
+      ``features``, ``label`` and ``row``; ``info.metadata`` describes the files and columns.
+      The train statistics are stored beside it (`selu_zoo.datasets.statistics`).
 
     Raises:
       spec.CsvError: For a bad file, in one line naming the file, and the column and line.

@@ -21,22 +21,18 @@ def _is_column(value) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class CsvOptions:
-    """How to read a user's tabular files (``training.csv_options`` maps the config fields).
+    """How to read a user's tabular files; README.md ("Your own data") gives the meanings.
 
     Attributes:
-      label_column: Header name or 0-based index of the label column; None for the last.
-        Digits are an index unless the header has a column of that name.
-      header: ``"auto"`` (the first row is a header when it holds a name where the second
-        row holds a number), True or False (``"true"``/``"false"`` in any case too).
+      label_column: Header name or 0-based index; None for the last column.
+      header: ``"auto"``, True or False (``"true"``/``"false"`` in any case too).
       exclude_columns: Names or indices of columns that are not features (one or a tuple).
       task: ``"auto"``, ``"classification"`` or ``"regression"``.
-      split_column: None, or the column whose values are ``train``, ``validation`` or
-        ``test`` (any case); it is not a feature.
-      missing: ``"error"`` (a missing feature value is a `CsvError`) or ``"mean"`` (it is
-        the feature's train-split mean). A missing label is always an error.
+      split_column: None, or the column of ``train``/``validation``/``test`` (any case).
+      missing: ``"error"``, or ``"mean"``: a missing feature is its train-split mean.
       split_seed: Seed of the 60/20/20 split of a single file, in [0, 2**32).
-      delimiter: The field separator, or ``"auto"``: the one of `DELIMITERS` the first line
-        has most of (outside quotes), else ``,``.
+      delimiter: One character, or ``"auto"``: the one of `DELIMITERS` the first line has
+        most of (outside quotes), else ``,``.
 
     Raises:
       ValueError: From the constructor, naming the option, if a value is not allowed.
