@@ -186,6 +186,26 @@ def test_bom_crlf_and_quoted_fields(tmp_path):
     assert sorted(_by_line(builder)) == list(range(20))
 
 
+@pytest.mark.parametrize("block_bytes", [None, 1024])
+def test_quoted_values_spanning_lines(tmp_path, monkeypatch, block_bytes):
+    """A whole file is read in parallel blocks first; a block boundary inside a quoted value
+    (forced with 1 KiB blocks) makes pyarrow's parallel read fail, and the file is read again
+    with values that span lines."""
+    from selu_zoo.datasets.tabular import csv_file  # noqa: PLC0415
+
+    if block_bytes:
+        monkeypatch.setattr(csv_file, "BLOCK_BYTES", block_bytes)
+    rows = "".join(f'{i},{i / 7:.5f},"a note of\ntwo lines, {i}",{"ab"[i % 2]}\n'
+                   for i in range(400))
+    builder = _prepare(tmp_path, "a,b,note,kind\n" + rows, exclude_columns=("note",))
+    assert builder.info.features["label"].names == ["a", "b"]
+    by_line = _by_line(builder)
+    assert sorted(by_line) == list(range(400))
+    for row, (_, features, label) in by_line.items():
+        np.testing.assert_allclose(features, [row, row / 7], rtol=1e-4)
+        assert label == row % 2
+
+
 def test_forced_header_of_numbers(tmp_path):
     text = "1,2,3\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(20))
     builder = _prepare(tmp_path, text, header=True)

@@ -178,7 +178,8 @@ class CsvFile:
         """Yields ``(features, labels, splits)`` of consecutive rows: float32 features (NaN
         where missing, inf where float32 cannot hold a value), the label and split-column
         texts as pyarrow strings (splits None without a split column). Features are read as
-        ``texts`` first for a streamed file, or after a file read whole did not parse.
+        ``texts``, with values that may span lines, first for a streamed file, or after a
+        file read whole did not parse.
 
         Raises:
           spec.CsvError: For the first row that is not valid CSV, has another number of
@@ -193,7 +194,9 @@ class CsvFile:
         roles = [*self.features, self.label, *([] if self.split is None else [self.split])]
         options = (pa_csv.ReadOptions(column_names=names, block_size=BLOCK_BYTES,
                                       skip_rows_after_names=self.header_line * self.has_header),
-                   pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                   # A quoted newline breaks pyarrow's parallel read of a whole file
+                   # ("parser got out of sync with chunker"): it is read again as texts.
+                   pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=texts,
                                        invalid_row_handler=lambda row: "error" if row.text.strip()
                                        else "skip"),
                    pa_csv.ConvertOptions(column_types=types, null_values=_NULLS,
