@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from selu_zoo import ALPHA, SCALE, ops
-from tests.conftest import NUMPY_DTYPES
+from tests.conftest import EXECUTION_MODES, NUMPY_DTYPES
 
 SPECIAL_INPUTS = [-1e-10, -1e-8, -1e-6, -20.0, -88.0, -100.0, 88.0, 89.0, 1e4,
                   np.inf, -np.inf, np.nan, 0.0, -0.0]
@@ -404,6 +404,38 @@ def test_selu_alpha_dropout_noise_shape_and_rate_checks():
         ops.selu_alpha_dropout(tf.ones([3]), 0.0, seed=1)
     with pytest.raises(ValueError, match="noise_shape"):
         ops.selu_alpha_dropout(tf.ones([3, 2]), 0.1, seed=1, noise_shape=(None,))
+
+
+def _both_dropouts_and_gradient(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        h = ops.selu_alpha_dropout(x, 0.2, seed=7)
+        y = ops.alpha_dropout(h, 0.3, seed=8, noise_shape=(None, 1))
+    return h, y, tape.gradient(y, x)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dropout_ops_give_the_same_bits_in_every_mode(dtype):
+    """Outside XLA the forward keeps the slope for the backward, inside it the backward
+    recomputes it: the values and gradients are the same bits."""
+    x = tf.cast(tf.random.stateless_normal([300, 130], seed=[3, 4]) * 3, dtype)
+    expected = [t.numpy() for t in _both_dropouts_and_gradient(x)]
+    for mode in ("graph", "xla"):
+        for value, reference in zip(EXECUTION_MODES[mode](_both_dropouts_and_gradient)(x),
+                                    expected):
+            np.testing.assert_array_equal(value.numpy(), reference)
+
+
+def _compiled_calls(fn, *args):
+    """How many XLA-compiled functions a traced (not compiled) ``fn`` calls."""
+    graph_def = tf.function(fn, autograph=False).get_concrete_function(*args).graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return sum(n.attr["_XlaMustCompile"].b for n in nodes)
+
+
+def test_dropout_ops_launch_xla_once_per_call_outside_xla():
+    x = tf.ones([8, 4])
+    assert _compiled_calls(_both_dropouts_and_gradient, x) == 2  # one per op, gradient included
 
 
 # --- serving lowerings -----------------------------------------------------------------------
