@@ -72,7 +72,7 @@ def _forms():
         return tf.cast(expm1(tf.cast(x, tf.float64)), tf.float32)
 
     def polynomial_and_exp(x):
-        return tensorflow_ops._selu_and_exp(x)[0]  # the fused training op's SELU (XLA-only in the library)
+        return tensorflow_ops._selu_and_derivative(x)[0]  # the fused training op's SELU (XLA-only in the library)
 
     return {
         "fused: tf.nn.selu": lowered("fused"),

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from selu_zoo import ALPHA, SCALE, ops
-from tests.conftest import NUMPY_DTYPES
+from tests.conftest import EXECUTION_MODES, NUMPY_DTYPES
 
 SPECIAL_INPUTS = [-1e-10, -1e-8, -1e-6, -20.0, -88.0, -100.0, 88.0, 89.0, 1e4,
                   np.inf, -np.inf, np.nan, 0.0, -0.0]
@@ -344,17 +344,18 @@ def _selu_alpha_dropout_and_gradient(x, rate=0.2, seed=9, **kwargs):
 
 def test_fused_selu_is_exact_in_float32():
     """The fused training SELU (exp plus a polynomial near 0) against float64, under XLA."""
-    from selu_zoo.ops.tensorflow_ops import _selu_and_exp
+    from selu_zoo.ops.tensorflow_ops import _selu_and_derivative
 
     rng = np.random.default_rng(3)
-    x = np.concatenate([float32_inputs(), -rng.uniform(0, 3, 200_000),
+    x = np.concatenate([float32_inputs(), -rng.uniform(0, 3, 200_000), dense_scan(),
                         -np.logspace(-37.9, 1.9, 20_000), [-0.7, np.nextafter(-0.7, 0)]])
     x = x.astype(np.float32)
-    h, e = tf.function(_selu_and_exp, jit_compile=True)(tf.constant(x))
     x64 = x.astype(np.float64)
-    assert_relative_close(h.numpy(), selu_reference(x64), 3e-7, F32_TINY)
-    slope = np.where(x64 > 0, SCALE, SCALE * ALPHA * e.numpy())
-    assert_relative_close(slope, selu_derivative_reference(x64), 3e-7, F32_TINY)
+    for factor in (1.0, 1.07):  # the dropout's a; its exp is shifted for factor 1
+        h, slope = tf.function(_selu_and_derivative, jit_compile=True)(tf.constant(x), factor)
+        assert_relative_close(h.numpy(), factor * selu_reference(x64), 3e-7, F32_TINY)
+        assert_relative_close(slope.numpy(), factor * selu_derivative_reference(x64), 3e-7,
+                              factor * F32_TINY)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
@@ -404,6 +405,43 @@ def test_selu_alpha_dropout_noise_shape_and_rate_checks():
         ops.selu_alpha_dropout(tf.ones([3]), 0.0, seed=1)
     with pytest.raises(ValueError, match="noise_shape"):
         ops.selu_alpha_dropout(tf.ones([3, 2]), 0.1, seed=1, noise_shape=(None,))
+
+
+def _both_dropouts_and_gradient(x):
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        h = ops.selu_alpha_dropout(x, 0.2, seed=7)
+        y = ops.alpha_dropout(x, 0.3, seed=8, noise_shape=(None, 1))
+    return h, y, tape.gradient(h, x), tape.gradient(y, x)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dropout_ops_agree_in_every_mode(dtype):
+    """Outside XLA the forward keeps the slope for the backward, inside it the backward
+    recomputes it: the same masks, and values and gradients within two ulps (the compiler
+    may fuse a multiply-add in one form and not the other; both are exact to 3e-7)."""
+    x = tf.cast(tf.random.stateless_normal([300, 130], seed=[3, 4]) * 3, dtype)
+    expected = [t.numpy() for t in _both_dropouts_and_gradient(x)]
+    eps = float(ml_dtypes.finfo(NUMPY_DTYPES[dtype]).eps)
+    for mode in ("graph", "xla"):
+        actual = [t.numpy() for t in EXECUTION_MODES[mode](_both_dropouts_and_gradient)(x)]
+        for gradient, reference in zip(actual[2:], expected[2:]):  # the dropped units
+            np.testing.assert_array_equal(gradient == 0, reference == 0)
+        for value, reference in zip(actual, expected):
+            np.testing.assert_allclose(value.astype(np.float64), reference.astype(np.float64),
+                                       rtol=2 * eps, atol=0)
+
+
+def _compiled_calls(fn, *args):
+    """How many XLA-compiled functions a traced (not compiled) ``fn`` calls."""
+    graph_def = tf.function(fn, autograph=False).get_concrete_function(*args).graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return sum(n.attr["_XlaMustCompile"].b for n in nodes)
+
+
+def test_dropout_ops_launch_xla_once_per_call_outside_xla():
+    x = tf.ones([8, 4])
+    assert _compiled_calls(_both_dropouts_and_gradient, x) == 2  # one per op, gradient included
 
 
 # --- serving lowerings -----------------------------------------------------------------------

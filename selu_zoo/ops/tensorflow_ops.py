@@ -27,9 +27,11 @@ How the ops are built, and why:
   computed from the *input*, not rebuilt from the output, so it stays exact for large negative
   inputs. It is only reached when differentiating, never by a serving graph.
 * `alpha_dropout` and `selu_alpha_dropout` are training-only (inference is the identity, or
-  `selu`), so they are XLA-compiled, forward and backward, and each pass is one fused
-  element-wise loop: the random mask, the ``alpha'`` substitution, the affine correction and,
-  for `selu_alpha_dropout`, the SELU and its derivative. See "Alpha dropout" below.
+  `selu`), so they are XLA-compiled, and each pass is one fused element-wise loop: the
+  random mask, the ``alpha'`` substitution, the affine correction and, for
+  `selu_alpha_dropout`, the SELU and its derivative. Inside ``jit_compile=True`` the backward
+  regenerates the mask from the seed; elsewhere the forward returns the slope too and the
+  backward is one multiply (one XLA launch per call). See "Alpha dropout" below.
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
   within one ulp of the exact value (tested); outputs keep the input dtype.
 * Second-order gradients of `selu` work: its backward is itself differentiable.
@@ -48,9 +50,15 @@ How the ops are built, and why:
 """
 
 import contextlib
+import functools
 import threading
 
 import tensorflow as tf
+
+try:  # see _inside_xla
+    from tensorflow.python.ops import control_flow_util as _control_flow_util
+except ImportError:  # pragma: no cover
+    _control_flow_util = None
 
 from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
@@ -338,16 +346,25 @@ def selu_dense(x, kernel, bias=None):
 
 # --- Alpha dropout ---------------------------------------------------------------------------
 #
-# Both dropout ops are training-only (inference is the identity, or `selu`), so their forward
-# and backward are XLA-compiled: each is ONE fused element-wise loop, the mask's hash
-# (`selu_zoo.ops.masks`, a few int32 multiplies that XLA fuses and vectorizes) included; no
-# random tensor is ever materialized. tf.random.stateless_uniform under XLA on CPU cost
-# several times more per element (ThreeFry runs 20 rounds per output word).
+# Both dropout ops are training-only (inference is the identity, or `selu`), so their passes
+# are XLA-compiled, each ONE fused element-wise loop, the mask's hash (`selu_zoo.ops.masks`, a
+# few int32 multiplies that XLA fuses and vectorizes) included; no random tensor is ever
+# materialized. tf.random.stateless_uniform under XLA on CPU cost several times more per
+# element (ThreeFry runs 20 rounds per output word). Each op is written once, as a "pass" that
+# gives the output and its slope ``dy/dx``; where it runs decides what is compiled:
 #
-# The backward regenerates the mask from the seed instead of keeping it: XLA:CPU does not fuse
-# sibling outputs, so returning the mask as a second output would hash every element twice in
-# the forward anyway; regenerating costs the same hash once, keeps nothing alive between
-# forward and backward, and leaves each pass a single loop.
+# * Traced into an XLA-compiled function (``jit_compile=True``): the forward computes the output
+#   and the backward recomputes the slope from x and the seed. Everything fuses into the outer
+#   computation; XLA:CPU does not fuse sibling outputs, so a slope kept from the forward would
+#   split its loop and be written to memory, while recomputing costs one more hash per element.
+# * Anywhere else (a plain ``tf.function``, eager): each call of a compiled function is an XLA
+#   launch, whose fixed cost inside a train step is about that of the loop itself. The forward,
+#   one launch, returns output and slope as the real and imaginary parts of one complex tensor:
+#   one loop that hashes and exponentiates each element once (a stacked [y, slope] output is
+#   one loop too, but evaluates each half on its own). One TensorFlow pass unpacks it, and the
+#   backward is one TensorFlow multiply: one launch per layer and step instead of two.
+# Both forms use the same formulas and masks; values agree within two ulps (the compiler may
+# fuse a multiply-add in one form and not the other), each exact to 3e-7.
 
 
 def _resolve_noise_shape(x, pattern):
@@ -379,23 +396,74 @@ def _keep_mask(x, seed, offset, pattern, threshold):
     return tf.reshape(words >= tf.constant(threshold, tf.int32), shape)
 
 
-@tf.function(autograph=False, jit_compile=True)
-def _alpha_dropout_forward(x, seed, offset, pattern, params):
-    threshold, a, b, dropped = params
-    compute = _compute_dtype(x.dtype)
-    kept = tf.constant(a, compute) * tf.cast(x, compute) + tf.constant(b, compute)
-    y = tf.where(_keep_mask(x, seed, offset, pattern, threshold), kept,
-                 tf.constant(dropped, compute))
-    return tf.cast(y, x.dtype)
+def _inside_xla():
+    """Whether the op is being traced into an XLA-compiled function (``jit_compile=True``)."""
+    # TensorFlow has no public way to ask; this is the check tf.function itself makes before
+    # compiling a nested jit_compile=True function. Without it every call takes the XLA form,
+    # which is correct everywhere, only slower outside XLA.
+    if _control_flow_util is None:
+        return True
+    return _control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
-@tf.function(autograph=False, jit_compile=True)
-def _alpha_dropout_backward(dy, seed, offset, pattern, params):
-    threshold, a, _, _ = params
-    compute = _compute_dtype(dy.dtype)
-    dx = tf.where(_keep_mask(dy, seed, offset, pattern, threshold),
-                  tf.constant(a, compute) * tf.cast(dy, compute), tf.constant(0, compute))
-    return tf.cast(dx, dy.dtype)
+class _FusedPass:
+    """A training pass ``fn(x, keep) -> (y, dy/dx)`` (compute dtype) as XLA-compiled functions.
+
+    ``fn`` gets x in the compute dtype and the boolean keep mask (noise-shaped, broadcastable).
+    `__call__` applies it with its gradient in the form that suits where it is traced (see
+    "Alpha dropout" above).
+    """
+
+    def __init__(self, fn):
+        self._fn = fn
+        compile_ = functools.partial(tf.function, autograph=False, jit_compile=True)
+        self._forward = compile_(self._output)
+        self._backward = compile_(self._input_gradient)
+        self._forward_and_slope = compile_(self._output_and_slope)
+
+    def _pass(self, x, seed, offset, pattern, params):
+        keep = _keep_mask(x, seed, offset, pattern, params[0])
+        return self._fn(tf.cast(x, _compute_dtype(x.dtype)), keep, params)
+
+    def _output(self, x, seed, offset, pattern, params):
+        return tf.cast(self._pass(x, seed, offset, pattern, params)[0], x.dtype)
+
+    def _input_gradient(self, x, dy, seed, offset, pattern, params):
+        _, slope = self._pass(x, seed, offset, pattern, params)
+        return tf.cast(tf.cast(dy, slope.dtype) * slope, dy.dtype)
+
+    def _output_and_slope(self, x, seed, offset, pattern, params):
+        y, slope = self._pass(x, seed, offset, pattern, params)
+        y = tf.cast(tf.cast(y, x.dtype), y.dtype)  # rounded once, to x's dtype
+        return tf.complex(y, tf.broadcast_to(slope, tf.shape(y)))
+
+    def __call__(self, x, seed, offset, pattern, params):
+        args = (seed, offset, pattern, params)
+        if _inside_xla():
+            @tf.custom_gradient
+            def fused(x):
+                return self._forward(x, *args), lambda dy: self._backward(x, dy, *args)
+        else:
+            @tf.custom_gradient
+            def fused(x):
+                packed = self._forward_and_slope(x, *args)
+                y, slope = tf.unstack(tf.bitcast(packed, packed.dtype.real_dtype), axis=-1)
+
+                def grad(dy):
+                    return tf.cast(tf.cast(dy, slope.dtype) * slope, dy.dtype)
+
+                return tf.cast(y, x.dtype), grad
+        return fused(x)
+
+
+def _alpha_dropout_math(x, keep, params):
+    _, a, b, dropped = params
+    y = tf.where(keep, tf.constant(a, x.dtype) * x + tf.constant(b, x.dtype),
+                 tf.constant(dropped, x.dtype))
+    return y, tf.where(keep, tf.constant(a, x.dtype), tf.constant(0, x.dtype))
+
+
+_alpha_dropout = _FusedPass(_alpha_dropout_math)
 
 
 def _dropout_arguments(x, rate, seed, noise_shape, mean, variance):
@@ -414,9 +482,9 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     `selu_zoo.theory.alpha_dropout_parameters` for the mask's exact rate (``rate`` quantized
     to 2**-31, see `selu_zoo.ops.alpha_dropout_keep_probability`).
 
-    Training only: mask, substitution and affine map are one XLA-compiled loop, and so is the
-    backward (``a * dy`` where kept, 0 where dropped, with the mask regenerated from the
-    seed). Works eagerly, in ``tf.function`` and inside ``jit_compile=True``.
+    Training only: mask, substitution and affine map are one XLA-compiled loop; the gradient
+    is ``a * dy`` where kept, 0 where dropped. Works eagerly, in ``tf.function`` and inside
+    ``jit_compile=True``, with the same masks and values in each.
 
     Args:
       x: floating tensor.
@@ -443,87 +511,65 @@ def alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     params, pattern, seed, offset = _dropout_arguments(x, rate, seed, noise_shape, mean,
                                                        variance)
 
-    @tf.custom_gradient
-    def _fused(x):
-        def grad(dy):
-            return _alpha_dropout_backward(dy, seed, offset, pattern, params)
-
-        return _alpha_dropout_forward(x, seed, offset, pattern, params), grad
-
-    return _fused(x)
+    return _alpha_dropout(x, seed, offset, pattern, params)
 
 
 # --- SELU followed by alpha dropout, fused (training) ----------------------------------------
 #
-# The backward needs slope = a * keep * selu'(x). It recomputes it from x and the seed (one
-# exp and one hash per element) rather than getting it from the forward: XLA:CPU does not
-# fuse sibling outputs, so a second forward output splits the loop in three (exp
-# materialized, the mask hashed twice). Packing (y, slope) into one complex64 output does
-# keep one loop, but the real()/imag() passes it needs outside XLA cost as much as the
-# recomputation: on the 8 x 512 MLP step, 2 threads, 21 interleaved repeats, graph mode
-# 0.83 (packed) vs 0.85 (recomputed) of the linear floor, under jit_compile 0.93 vs 0.94;
-# single-threaded (CPU time) the packed form led by 4-7 points. Recomputing also keeps only x
-# alive between the passes, and 2 threads are the default and what users run.
+# The slope is a * keep * selu'(x), computed from the input x (never from the output) as
+# `selu` computes its gradient; output and slope share one exp per element.
 
 # expm1(x) / x on [-0.7, 0] as a degree-6 polynomial (weighted least squares for relative
-# error, 2e-10 in exact arithmetic). Below -0.7, exp(x) - 1 is exact enough: |expm1| > 0.5
-# there, so the absolute error of exp (an ulp of a number below 0.5) is below 1.2e-7 relative.
-# Measured max relative error of the float32 SELU: 1.5e-7 (tests/test_ops.py checks 3e-7).
+# error, 2e-10 in exact arithmetic). Below -0.7, SCALE * ALPHA * exp(x) - SCALE * ALPHA is
+# exact enough: |expm1| > 0.5 there, so the rounding of the scaled exp (an ulp or two of a
+# number below 0.5) stays below 2e-7 relative. tests/test_ops.py checks 3e-7 on dense scans.
 _EXPM1_OVER_X = (0.9999999997838906, 0.4999999707527332, 0.1666660123049723,
                  0.041661120999686815, 0.008310718464612744, 0.0013408411694015136,
                  0.000146212636254491)
 _POLY_LIMIT = -0.7
 
 
-def _selu_and_exp(x):
-    """``(selu(x), exp(min(x, 0)))`` with a single transcendental per element.
+def _selu_and_derivative(x, factor=1.0):
+    """``(factor * selu(x), factor * selu'(x))`` in x's dtype, with one exp per element.
 
-    XLA's exact ``expm1`` costs about 1.5 times ``exp`` on CPU; the SELU uses ``exp`` and a
-    polynomial near 0, where ``exp(x) - 1`` would cancel. float64 keeps ``expm1`` (the
-    polynomial is float32-accurate only).
+    XLA's exact ``expm1`` costs about 1.5 times ``exp`` on CPU; the SELU uses the
+    derivative's ``exp`` (`_scaled_exp`, exact where the derivative is normal) and a
+    polynomial near 0, where ``exp(x) - 1`` would cancel. ``factor`` is folded into the
+    constants, so it costs no rounding. float64 adds ``expm1`` (the polynomial is
+    float32-accurate only).
     """
     dtype = x.dtype
     m = tf.minimum(x, 0)
-    e = tf.exp(m)
+    derivative = _scaled_exp(m, factor)
+    scale_alpha = tf.constant(factor * SCALE_ALPHA, dtype)
     if dtype == tf.float64:
-        negative = tf.constant(SCALE_ALPHA, dtype) * tf.math.expm1(m)
+        negative = scale_alpha * tf.math.expm1(m)
     else:
-        p = horner(m, tuple(SCALE_ALPHA * c for c in _EXPM1_OVER_X))
-        negative = tf.where(m > _POLY_LIMIT, m * p, tf.constant(SCALE_ALPHA, dtype) * (e - 1))
-    return tf.where(x > 0, tf.constant(SCALE, dtype) * x, negative), e
+        p = horner(m, tuple(factor * SCALE_ALPHA * c for c in _EXPM1_OVER_X))
+        negative = tf.where(m > _POLY_LIMIT, m * p, derivative - scale_alpha)
+    scale = tf.constant(factor * SCALE, dtype)
+    positive = x > 0
+    return tf.where(positive, scale * x, negative), tf.where(positive, scale, derivative)
 
 
-@tf.function(autograph=False, jit_compile=True)
-def _selu_alpha_dropout_forward(x, seed, offset, pattern, params):
-    threshold, a, b, dropped = params
-    compute = _compute_dtype(x.dtype)
-    h, _ = _selu_and_exp(tf.cast(x, compute))
-    y = tf.where(_keep_mask(x, seed, offset, pattern, threshold),
-                 tf.constant(a, compute) * h + tf.constant(b, compute),
-                 tf.constant(dropped, compute))
-    return tf.cast(y, x.dtype)
+def _selu_alpha_dropout_math(x, keep, params):
+    _, a, b, dropped = params
+    scaled, slope = _selu_and_derivative(x, factor=a)
+    y = tf.where(keep, scaled + tf.constant(b, x.dtype), tf.constant(dropped, x.dtype))
+    return y, tf.where(keep, slope, tf.constant(0, x.dtype))
 
 
-@tf.function(autograph=False, jit_compile=True)
-def _selu_alpha_dropout_backward(x, dy, seed, offset, pattern, params):
-    threshold, a, _, _ = params
-    compute = _compute_dtype(x.dtype)
-    xc = tf.cast(x, compute)
-    slope = tf.where(xc > 0, tf.constant(a * SCALE, compute),
-                     _scaled_exp(tf.minimum(xc, 0), factor=a))
-    slope = tf.where(_keep_mask(x, seed, offset, pattern, threshold), slope,
-                     tf.constant(0, compute))
-    return tf.cast(tf.cast(dy, compute) * slope, dy.dtype)
+_selu_alpha_dropout = _FusedPass(_selu_alpha_dropout_math)
 
 
 def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.0):
     """``alpha_dropout(selu(x), rate, seed, ...)`` fused into one pass: for training only.
 
     The training path of `selu_zoo.layers.SELUDense` with dropout. The forward (SELU, exact
-    as `selu`; mask; ``alpha'`` substitution; affine correction) is one XLA-compiled loop, and
-    so is the backward (``dy * a * keep * selu'(x)``, the derivative computed from the input,
-    the mask regenerated from the seed). Being XLA-compiled, it must not be reached by a
-    serving graph: use `selu` / `selu_dense` there (the layers do).
+    as `selu`; mask; ``alpha'`` substitution; affine correction) is one XLA-compiled loop;
+    the gradient is ``dy * a * keep * selu'(x)``, the derivative computed from the input.
+    Being XLA-compiled, it must not be reached by a serving graph: use `selu` / `selu_dense`
+    there (the layers do).
 
     Args:
       x: floating tensor (the pre-activation).
@@ -548,11 +594,4 @@ def selu_alpha_dropout(x, rate, seed, noise_shape=None, *, mean=0.0, variance=1.
     params, pattern, seed, offset = _dropout_arguments(x, rate, seed, noise_shape, mean,
                                                        variance)
 
-    @tf.custom_gradient
-    def _fused(x):
-        def grad(dy):
-            return _selu_alpha_dropout_backward(x, dy, seed, offset, pattern, params)
-
-        return _selu_alpha_dropout_forward(x, seed, offset, pattern, params), grad
-
-    return _fused(x)
+    return _selu_alpha_dropout(x, seed, offset, pattern, params)
