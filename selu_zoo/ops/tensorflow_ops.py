@@ -29,9 +29,8 @@ How the ops are built, and why:
 * `alpha_dropout` and `selu_alpha_dropout` are training-only (inference is the identity, or
   `selu`), so they are XLA-compiled, and each pass is one fused element-wise loop: the
   random mask, the ``alpha'`` substitution, the affine correction and, for
-  `selu_alpha_dropout`, the SELU and its derivative. Inside ``jit_compile=True`` the backward
-  regenerates the mask from the seed; elsewhere the forward returns the slope too and the
-  backward is one multiply (one XLA launch per call). See "Alpha dropout" below.
+  `selu_alpha_dropout`, the SELU and its derivative. The forward returns the slope too and
+  the backward is one multiply (one XLA launch per call). See "Alpha dropout" below.
 * float16 and bfloat16 inputs are computed in float32 and rounded once at the end, so they are
   within one ulp of the exact value (tested); outputs keep the input dtype.
 * Second-order gradients of `selu` work: its backward is itself differentiable.
@@ -50,15 +49,9 @@ How the ops are built, and why:
 """
 
 import contextlib
-import functools
 import threading
 
 import tensorflow as tf
-
-try:  # see _inside_xla
-    from tensorflow.python.ops import control_flow_util as _control_flow_util
-except ImportError:  # pragma: no cover
-    _control_flow_util = None
 
 from selu_zoo import theory
 from selu_zoo.constants import SCALE, SCALE_ALPHA
@@ -350,21 +343,15 @@ def selu_dense(x, kernel, bias=None):
 # are XLA-compiled, each ONE fused element-wise loop, the mask's hash (`selu_zoo.ops.masks`, a
 # few int32 multiplies that XLA fuses and vectorizes) included; no random tensor is ever
 # materialized. tf.random.stateless_uniform under XLA on CPU cost several times more per
-# element (ThreeFry runs 20 rounds per output word). Each op is written once, as a "pass" that
-# gives the output and its slope ``dy/dx``; where it runs decides what is compiled:
+# element (ThreeFry runs 20 rounds per output word).
 #
-# * Traced into an XLA-compiled function (``jit_compile=True``): the forward computes the output
-#   and the backward recomputes the slope from x and the seed. Everything fuses into the outer
-#   computation; XLA:CPU does not fuse sibling outputs, so a slope kept from the forward would
-#   split its loop and be written to memory, while recomputing costs one more hash per element.
-# * Anywhere else (a plain ``tf.function``, eager): each call of a compiled function is an XLA
-#   launch, whose fixed cost inside a train step is about that of the loop itself. The forward,
-#   one launch, returns output and slope as the real and imaginary parts of one complex tensor:
-#   one loop that hashes and exponentiates each element once (a stacked [y, slope] output is
-#   one loop too, but evaluates each half on its own). One TensorFlow pass unpacks it, and the
-#   backward is one TensorFlow multiply: one launch per layer and step instead of two.
-# Both forms use the same formulas and masks; values agree within two ulps (the compiler may
-# fuse a multiply-add in one form and not the other), each exact to 3e-7.
+# Each op is written once, as a "pass" that gives the output and its slope ``dy/dx``. The
+# forward returns both as the real and imaginary parts of one complex tensor: one loop that
+# hashes and exponentiates each element once (a stacked [y, slope] output is one loop too, but
+# evaluates each half on its own), and the backward is one multiply by the kept slope. Outside
+# ``jit_compile`` each call of a compiled function is an XLA launch, whose fixed cost inside a
+# train step is about that of the loop itself: this is one launch per layer and step, not two.
+# Inside ``jit_compile`` it trains as fast as a backward that recomputes the slope.
 
 
 def _resolve_noise_shape(x, pattern):
@@ -396,63 +383,34 @@ def _keep_mask(x, seed, offset, pattern, threshold):
     return tf.reshape(words >= tf.constant(threshold, tf.int32), shape)
 
 
-def _inside_xla():
-    """Whether the op is being traced into an XLA-compiled function (``jit_compile=True``)."""
-    # TensorFlow has no public way to ask; this is the check tf.function itself makes before
-    # compiling a nested jit_compile=True function. Without it every call takes the XLA form,
-    # which is correct everywhere, only slower outside XLA.
-    if _control_flow_util is None:
-        return True
-    return _control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
 class _FusedPass:
-    """A training pass ``fn(x, keep) -> (y, dy/dx)`` (compute dtype) as XLA-compiled functions.
+    """A training pass ``fn(x, keep, params) -> (y, dy/dx)`` (compute dtype) as one
+    XLA-compiled forward that keeps the slope for the backward (see "Alpha dropout" above).
 
     ``fn`` gets x in the compute dtype and the boolean keep mask (noise-shaped, broadcastable).
-    `__call__` applies it with its gradient in the form that suits where it is traced (see
-    "Alpha dropout" above).
     """
 
     def __init__(self, fn):
         self._fn = fn
-        compile_ = functools.partial(tf.function, autograph=False, jit_compile=True)
-        self._forward = compile_(self._output)
-        self._backward = compile_(self._input_gradient)
-        self._forward_and_slope = compile_(self._output_and_slope)
-
-    def _pass(self, x, seed, offset, pattern, params):
-        keep = _keep_mask(x, seed, offset, pattern, params[0])
-        return self._fn(tf.cast(x, _compute_dtype(x.dtype)), keep, params)
-
-    def _output(self, x, seed, offset, pattern, params):
-        return tf.cast(self._pass(x, seed, offset, pattern, params)[0], x.dtype)
-
-    def _input_gradient(self, x, dy, seed, offset, pattern, params):
-        _, slope = self._pass(x, seed, offset, pattern, params)
-        return tf.cast(tf.cast(dy, slope.dtype) * slope, dy.dtype)
+        self._forward = tf.function(self._output_and_slope, autograph=False, jit_compile=True)
 
     def _output_and_slope(self, x, seed, offset, pattern, params):
-        y, slope = self._pass(x, seed, offset, pattern, params)
+        keep = _keep_mask(x, seed, offset, pattern, params[0])
+        y, slope = self._fn(tf.cast(x, _compute_dtype(x.dtype)), keep, params)
         y = tf.cast(tf.cast(y, x.dtype), y.dtype)  # rounded once, to x's dtype
         return tf.complex(y, tf.broadcast_to(slope, tf.shape(y)))
 
     def __call__(self, x, seed, offset, pattern, params):
-        args = (seed, offset, pattern, params)
-        if _inside_xla():
-            @tf.custom_gradient
-            def fused(x):
-                return self._forward(x, *args), lambda dy: self._backward(x, dy, *args)
-        else:
-            @tf.custom_gradient
-            def fused(x):
-                packed = self._forward_and_slope(x, *args)
-                y, slope = tf.unstack(tf.bitcast(packed, packed.dtype.real_dtype), axis=-1)
+        @tf.custom_gradient
+        def fused(x):
+            packed = self._forward(x, seed, offset, pattern, params)
+            slope = tf.math.imag(packed)
 
-                def grad(dy):
-                    return tf.cast(tf.cast(dy, slope.dtype) * slope, dy.dtype)
+            def grad(dy):
+                return tf.cast(tf.cast(dy, slope.dtype) * slope, dy.dtype)
 
-                return tf.cast(y, x.dtype), grad
+            return tf.cast(tf.math.real(packed), x.dtype), grad
+
         return fused(x)
 
 
