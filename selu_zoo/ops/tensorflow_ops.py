@@ -351,7 +351,9 @@ def selu_dense(x, kernel, bias=None):
 # evaluates each half on its own), and the backward is one multiply by the kept slope. Outside
 # ``jit_compile`` each call of a compiled function is an XLA launch, whose fixed cost inside a
 # train step is about that of the loop itself: this is one launch per layer and step, not two.
-# Inside ``jit_compile`` it trains as fast as a backward that recomputes the slope.
+# Inside ``jit_compile`` it trains as fast as a backward that recomputes the slope. The price is
+# memory: the slope, one value per element, lives until the backward, and the op alone moves
+# more bytes than a recomputing backward would (it is slower alone, not in a train step).
 
 
 def _resolve_noise_shape(x, pattern):
