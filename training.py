@@ -150,30 +150,34 @@ def _callbacks(model, run, config, probe, *, keras_fit, resume, resumed_from):
     history file, monitor)``.
 
     Under Keras ``fit`` the resume checkpoint (unless ``config.checkpoint_every`` sets its
-    epochs), the best model's file and the TensorBoard pictures are written in the first
-    epoch, then within a share of the epochs' time (4%, 2%, 1%: `callbacks.TimedCallbacks`);
-    `fit` writes the last ones at the end. A run resumes after its last checkpointed epoch.
-    The custom loop checkpoints every epoch itself.
+    epochs), the best model's file, the history file and the TensorBoard pictures are written
+    in the first epoch, then within a share of the epochs' time (4%, 2%, 1%, 1%:
+    `callbacks.TimedCallbacks`); the best model and the history are always written before a
+    resume checkpoint, and `fit` writes the last ones at the end. A run resumes after its last
+    checkpointed epoch. The custom loop checkpoints every epoch itself.
     """
     best = callbacks.BestModelCheckpoint(run.best_checkpoint, run.run_id, deferred=True)
-    history = callbacks.HistoryFile(run.path(runs.HISTORY_FILE), run.run_id, resumed_from)
+    history = callbacks.HistoryFile(run.path(runs.HISTORY_FILE), run.run_id, resumed_from,
+                                    deferred=keras_fit)
     monitor = callbacks.SelfNormalizationMonitor(probe, log_dir=storage.join(
         run.logs, "self_normalization"))
     logger = callbacks.EpochLogger(config.epochs, monitor)
 
     def checkpoint(epoch):
         if not config.checkpoint_every or (epoch + 1) % config.checkpoint_every == 0:
-            best.write()  # the best model on disk is never older than the resume point
+            best.write()  # the best model and the history never lag the resume point
+            history.write()
             resume.save(epoch + 1)
 
     write_best = callbacks.EpochEnd("best_model", lambda epoch: best.write())
+    write_history = callbacks.EpochEnd("history_file", lambda epoch: history.write())
     save = callbacks.EpochEnd("resume_checkpoint", checkpoint)
     pictures = callbacks.TaskPictures(probe, storage.join(run.logs, "pictures"), config.seed)
     chain = [best, history, write_best]
-    chain += [save, keras.callbacks.TerminateOnNaN()] if keras_fit else []
+    chain += [write_history, save, keras.callbacks.TerminateOnNaN()] if keras_fit else []
     chain += [keras.callbacks.TensorBoard(run.logs, write_graph=False), monitor, logger,
               pictures]
-    budgets = {write_best: 0.02, pictures: 0.01} if keras_fit else {}
+    budgets = {write_best: 0.02, write_history: 0.01, pictures: 0.01} if keras_fit else {}
     budgets.update({save: 0.04} if keras_fit and not config.checkpoint_every else {})
     return (callbacks.TimedCallbacks(chain, model, budgets, epochs=config.epochs), best, logger,
             history, monitor)
@@ -256,6 +260,7 @@ def fit(model, data, config, run, strategy, loop, probe):
     start = time.perf_counter()
     if chief:  # what the budgets deferred
         best.write()
+        recorder.write()
         if not custom and int(resume.epoch) < len(recorder.epochs):
             resume.save(len(recorder.epochs))
     end_seconds = round(time.perf_counter() - start, 4)

@@ -282,24 +282,29 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 class HistoryFile(keras.callbacks.Callback):
     """Keeps every finished epoch's metrics in a JSON file, across resumes of the run.
 
+    Each epoch is written at once, or with ``deferred=True`` kept in memory until `write`
+    (call it on a `TimedCallbacks` budget, before every resume checkpoint and at the end).
+
     Args:
       path: the file (any tf.io.gfile path).
       run_id: the run's identifier; a file of another run is replaced.
       initial_epoch: the epochs a resumed run had finished; later entries (of epochs that
         were redone) are dropped.
+      deferred: keep new epochs in memory until `write`.
 
     Attributes:
       history: metric name -> one value per epoch, epoch 1 first (as Keras' ``History``).
     """
 
-    def __init__(self, path, run_id, initial_epoch=0):
+    def __init__(self, path, run_id, initial_epoch=0, deferred=False):
         super().__init__()
-        self.path, self.run_id = str(path), run_id
-        self.epochs = []
+        self.path, self.run_id, self.deferred = str(path), run_id, deferred
+        self.epochs, self._written = [], 0
         if initial_epoch and storage.exists(self.path):
             record = storage.read_json(self.path, fix="delete it to forget the history")
             if record.get("run_id") == run_id:
                 self.epochs = [e for e in record.get("epochs", []) if e["epoch"] <= initial_epoch]
+                self._written = len(self.epochs)
 
     @property
     def history(self):
@@ -309,7 +314,15 @@ class HistoryFile(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epochs.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()
                                                    if isinstance(v, (int, float, np.floating))}})
-        storage.write_json(self.path, {"run_id": self.run_id, "epochs": self.epochs})
+        if not self.deferred:
+            self.write()
+
+    def write(self):
+        """Writes the epochs kept since the last `write`, if any; returns the path."""
+        if self._written != len(self.epochs):
+            storage.write_json(self.path, {"run_id": self.run_id, "epochs": self.epochs})
+            self._written = len(self.epochs)
+        return self.path
 
 
 def save_model(model, path):

@@ -204,6 +204,19 @@ def test_history_file_keeps_the_epochs_of_a_resumed_run(tmp_path):
     assert callbacks.HistoryFile(path, "another run", initial_epoch=2).history == {}
 
 
+def test_a_deferred_history_file_is_written_when_asked(tmp_path):
+    path = tmp_path / "history.json"
+    history = callbacks.HistoryFile(path, "run", deferred=True)
+    history.on_epoch_end(0, {"loss": 1.0})
+    assert not path.exists()
+    history.write()
+    history.on_epoch_end(1, {"loss": 0.5})
+    assert json.loads(path.read_text())["epochs"] == [{"epoch": 1, "loss": 1.0}]
+    history.write()
+    resumed = callbacks.HistoryFile(path, "run", initial_epoch=2)
+    assert resumed.history == {"loss": [1.0, 0.5]}
+
+
 def test_task_pictures_go_to_tensorboard(tmp_path):
     inputs = keras.Input((16,), name="features")
     h = SELUDense(8)(inputs)
