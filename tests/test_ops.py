@@ -417,9 +417,9 @@ def _both_dropouts_and_gradient(x):
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_dropout_ops_agree_in_every_mode(dtype):
-    """Outside XLA the forward keeps the slope for the backward, inside it the backward
-    recomputes it: the same masks, and values and gradients within two ulps (the compiler
-    may fuse a multiply-add in one form and not the other; both are exact to 3e-7)."""
+    """Eager, graph and XLA: the same masks, and values and gradients within two ulps (the
+    compiler may fuse a multiply-add inside an outer XLA computation and not alone; each is
+    exact to 3e-7)."""
     x = tf.cast(tf.random.stateless_normal([300, 130], seed=[3, 4]) * 3, dtype)
     expected = [t.numpy() for t in _both_dropouts_and_gradient(x)]
     eps = float(ml_dtypes.finfo(NUMPY_DTYPES[dtype]).eps)

@@ -185,10 +185,11 @@ def _write_splits(directory, buckets, split_of, bucket_of, labels, missing, star
     for index in range(count):
         xs, ids = buckets.read(index)
         for split, template in enumerate(templates):
-            row = ids[split_of[ids] == split]
-            if not len(row):
+            chosen = split_of[ids] == split
+            if not chosen.any():
                 continue
-            x, label = xs[split_of[ids] == split], labels[row]
+            x, row = xs[chosen], ids[chosen]
+            label = labels[row]
             for position, mean in means.items():
                 x[np.isnan(x[:, position]), position] = mean
             for start in range(0, len(x) * (split == 0), 1 << 16):  # Train statistics.
